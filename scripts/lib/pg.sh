@@ -1,0 +1,66 @@
+# Shared shell helpers for running a PostgreSQL 15 cluster of the project's own.
+# Sourced by scripts/db.sh (the local stack) and scripts/test.sh (the regress
+# clusters). Postgres refuses to run as root, so when we are root every server
+# command runs as the `postgres` user and the cluster directory belongs to it.
+
+PG_BIN=${PG_BIN:-$(/usr/bin/pg_config --bindir)}
+
+# Run a command as the user that owns the clusters.
+as_pg() {
+    if [ "$(id -u)" -eq 0 ]; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+# pg_cluster_init DIR PASSWORD: initdb DIR (if it has no cluster yet) with
+# trust on the unix socket and scram-sha-256 over TCP for user postgres.
+pg_cluster_init() {
+    local dir=$1 password=$2
+    [ -f "$dir/data/PG_VERSION" ] && return 0
+    mkdir -p "$dir/data" "$dir/run"
+    if [ "$(id -u)" -eq 0 ]; then
+        chown -R postgres:postgres "$dir"
+    fi
+    local pwfile
+    pwfile=$(mktemp)
+    printf '%s\n' "$password" >"$pwfile"
+    chmod 644 "$pwfile"
+    as_pg "$PG_BIN/initdb" -D "$dir/data" -U postgres --locale=C.UTF-8 --encoding=UTF8 \
+        --auth-local=trust --auth-host=scram-sha-256 --pwfile="$pwfile" >"$dir/initdb.log"
+    rm -f "$pwfile"
+}
+
+# pg_cluster_start DIR PORT [SETTINGS]: start the cluster in DIR on
+# 127.0.0.1:PORT, with its unix socket in DIR/run, and wait until it accepts
+# connections. SETTINGS are extra `-c name=value` server options (tests pass
+# fsync=off; the local stack keeps the durable defaults).
+pg_cluster_start() {
+    local dir=$1 port=$2 settings=${3:-}
+    if pg_cluster_running "$dir"; then
+        return 0
+    fi
+    as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 \
+        -o "-p $port -k $dir/run -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=256MB $settings" \
+        start >/dev/null
+}
+
+pg_cluster_stop() {
+    local dir=$1
+    if pg_cluster_running "$dir"; then
+        as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
+    fi
+}
+
+pg_cluster_running() {
+    local dir=$1
+    [ -f "$dir/data/PG_VERSION" ] && as_pg "$PG_BIN/pg_ctl" -D "$dir/data" status >/dev/null 2>&1
+}
+
+# pg_psql DIR PORT [psql args...]: psql as postgres over the cluster's socket.
+pg_psql() {
+    local dir=$1 port=$2
+    shift 2
+    PGOPTIONS="-c client_min_messages=warning" "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$dir/run" -p "$port" -U postgres "$@"
+}

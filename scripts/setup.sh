@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Installs what a fresh Debian 12 machine lacks to build and test ourvidz, and
+# skips whatever is already there. Safe to run any number of times.
+#
+#   - Debian packages: PostgreSQL 15 server + its headers (pinned to the installed
+#     server's version so apt never upgrades the server behind our back), clang
+#     for pgrx's bindgen, pkg-config + libssl-dev, sudo (pgrx --runas).
+#   - Rust: the wasm32-wasip2 target (edge functions), cargo-pgrx 0.18.1.
+#   - `cargo pgrx init` pointed at Debian's pg_config (no pgrx-managed Postgres).
+set -euo pipefail
+
+log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+apt_updated=0
+apt_install() {
+    if [ "$apt_updated" -eq 0 ]; then
+        as_root apt-get update -qq
+        apt_updated=1
+    fi
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"
+}
+
+installed_version() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || true; }
+is_installed() { [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]; }
+
+# PostgreSQL 15 server and matching headers ------------------------------------
+if ! is_installed postgresql-15; then
+    log "installing postgresql-15"
+    apt_install postgresql-15 postgresql-contrib
+fi
+pg_version=$(installed_version postgresql-15)
+if [ "$(installed_version postgresql-server-dev-15)" != "$pg_version" ]; then
+    log "installing postgresql-server-dev-15=$pg_version"
+    apt_install "postgresql-server-dev-15=$pg_version"
+fi
+
+missing=()
+for pkg in clang libclang-dev pkg-config libssl-dev sudo curl ca-certificates; do
+    is_installed "$pkg" || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    log "installing ${missing[*]}"
+    apt_install "${missing[@]}"
+fi
+
+# Rust targets and tools --------------------------------------------------------
+if ! rustup target list --installed | grep -qx wasm32-wasip2; then
+    log "adding rust target wasm32-wasip2"
+    rustup target add wasm32-wasip2
+fi
+
+if [ "$(cargo pgrx --version 2>/dev/null || true)" != "cargo-pgrx 0.18.1" ]; then
+    log "installing cargo-pgrx 0.18.1 (about 6 minutes on 2 cores)"
+    cargo install --locked cargo-pgrx --version 0.18.1
+fi
+
+pgrx_config="${PGRX_HOME:-$HOME/.pgrx}/config.toml"
+if ! grep -q '^pg15 *= *"/usr/bin/pg_config"' "$pgrx_config" 2>/dev/null; then
+    log "cargo pgrx init --pg15 /usr/bin/pg_config"
+    cargo pgrx init --pg15 /usr/bin/pg_config >/dev/null
+fi
+
+log "ready"
