@@ -1,0 +1,122 @@
+-- Row Level Security and privileges.
+--
+-- Every table has RLS and one policy per operation in the style of seed 000:
+-- a user sees and changes only rows whose user_id is theirs, and WITH CHECK
+-- stops anyone from inserting a row for, or moving a row to, another user.
+-- `(select auth.uid())` instead of `auth.uid()` lets Postgres evaluate the id
+-- once per statement instead of once per row (Supabase's RLS guidance).
+--
+-- Privileges decide *which columns* a user may write; RLS decides *which rows*.
+-- Supabase's default privileges grant everything in `public` to anon and
+-- authenticated, so we revoke first and grant back only what each table needs:
+--   * anon: nothing at all;
+--   * authenticated: read own rows; the writes a client legitimately makes
+--     through PostgREST; never queue bookkeeping, counts or storage paths of
+--     existing rows (those belong to the SQL API, the trigger and the worker);
+--   * service_role: everything (it bypasses RLS; workers and maintenance).
+
+alter table jobs enable row level security;
+alter table workspace_assets enable row level security;
+alter table user_collections enable row level security;
+alter table user_library enable row level security;
+alter table storage_deletion_outbox enable row level security;
+
+revoke all on jobs, workspace_assets, user_collections, user_library, storage_deletion_outbox
+    from public, anon, authenticated;
+grant all on jobs, workspace_assets, user_collections, user_library, storage_deletion_outbox
+    to service_role;
+
+-- jobs: created through enqueue_job (or a plain insert of the same columns);
+-- status and lease columns are the queue's. A user may delete a job, which
+-- removes its workspace assets with it.
+grant select, delete on jobs to authenticated;
+grant insert (id, user_id, job_type, mode, prompt, model, quality, batch_size,
+              generation_seed, generation_settings, idempotency_key) on jobs to authenticated;
+
+create policy "Users can view own jobs" on jobs
+    for select to authenticated
+    using (user_id = (select auth.uid()));
+create policy "Users can insert own jobs" on jobs
+    for insert to authenticated
+    with check (user_id = (select auth.uid()) and status = 'queued');
+create policy "Users can update own jobs" on jobs
+    for update to authenticated
+    using (user_id = (select auth.uid()))
+    with check (user_id = (select auth.uid()));
+create policy "Users can delete own jobs" on jobs
+    for delete to authenticated
+    using (user_id = (select auth.uid()));
+
+-- workspace_assets (seed 000's four policies, with WITH CHECK on update).
+grant select, delete on workspace_assets to authenticated;
+grant insert on workspace_assets to authenticated;
+grant update (generation_settings) on workspace_assets to authenticated;
+
+create policy "Users can view own workspace assets" on workspace_assets
+    for select to authenticated
+    using (user_id = (select auth.uid()));
+create policy "Users can insert own workspace assets" on workspace_assets
+    for insert to authenticated
+    with check (user_id = (select auth.uid()));
+create policy "Users can update own workspace assets" on workspace_assets
+    for update to authenticated
+    using (user_id = (select auth.uid()))
+    with check (user_id = (select auth.uid()));
+create policy "Users can delete own workspace assets" on workspace_assets
+    for delete to authenticated
+    using (user_id = (select auth.uid()));
+
+-- user_collections: asset_count is the trigger's.
+grant select, delete on user_collections to authenticated;
+grant insert (id, user_id, name, description, created_at) on user_collections to authenticated;
+grant update (name, description) on user_collections to authenticated;
+
+create policy "Users can view own collections" on user_collections
+    for select to authenticated
+    using (user_id = (select auth.uid()));
+create policy "Users can insert own collections" on user_collections
+    for insert to authenticated
+    with check (user_id = (select auth.uid()));
+create policy "Users can update own collections" on user_collections
+    for update to authenticated
+    using (user_id = (select auth.uid()))
+    with check (user_id = (select auth.uid()));
+create policy "Users can delete own collections" on user_collections
+    for delete to authenticated
+    using (user_id = (select auth.uid()));
+
+-- user_library: organise freely, but the stored object is fixed.
+grant select, delete on user_library to authenticated;
+grant insert on user_library to authenticated;
+grant update (collection_id, custom_title, tags, is_favorite, visibility) on user_library to authenticated;
+
+create policy "Users can view own library" on user_library
+    for select to authenticated
+    using (user_id = (select auth.uid()));
+create policy "Users can insert own library assets" on user_library
+    for insert to authenticated
+    with check (user_id = (select auth.uid()));
+create policy "Users can update own library assets" on user_library
+    for update to authenticated
+    using (user_id = (select auth.uid()))
+    with check (user_id = (select auth.uid()));
+create policy "Users can delete own library assets" on user_library
+    for delete to authenticated
+    using (user_id = (select auth.uid()));
+
+-- storage_deletion_outbox: written by triggers and the SQL API only; a user
+-- may see which of their files are pending deletion.
+grant select on storage_deletion_outbox to authenticated;
+
+create policy "Users can view own pending deletions" on storage_deletion_outbox
+    for select to authenticated
+    using (user_id = (select auth.uid()));
+
+-- Functions: nothing is executable by default; each API file grants its own.
+revoke execute on function set_updated_at(), record_deleted_objects(), record_replaced_objects(),
+    update_collection_asset_count(), repair_collection_asset_counts(uuid),
+    normalize_storage_path(text, text), storage_path_is_owned(text, uuid)
+    from public, anon, authenticated;
+grant execute on function repair_collection_asset_counts(uuid) to service_role;
+grant execute on function normalize_storage_path(text, text), storage_path_is_owned(text, uuid)
+    to authenticated, service_role;

@@ -1,0 +1,542 @@
+-- The job queue: enqueue (users), claim / heartbeat / record result (workers).
+--
+-- One named function per operation, explicit states
+-- (queued → processing → completed | failed), River-style claiming: a CTE
+-- picks runnable rows `for update skip locked` and one UPDATE leases them, so
+-- concurrent workers never claim the same job and never wait on each other.
+-- A lease that runs out (the worker died) makes the job claimable again until
+-- max_attempts is spent, then it fails. Errors are raised as PostgREST-style
+-- `PTxxx` SQLSTATEs (see docs/sql-api.md).
+--
+-- Helpers that must write what the caller may not (the outbox, another
+-- user's job folder on behalf of a worker) are `security definer` and live in
+-- schema ourvidz_private, which PostgREST does not expose.
+
+create schema ourvidz_private;
+revoke all on schema ourvidz_private from public;
+grant usage on schema ourvidz_private to authenticated, service_role;
+
+-- A user may hold at most `ourvidz.max_active_jobs` (default 10) queued or
+-- processing jobs. Enforced on insert, so a plain PostgREST insert obeys it
+-- too; the advisory lock makes concurrent enqueues of one user count in turn.
+create index idx_jobs_user_active on jobs (user_id) where status in ('queued', 'processing');
+
+create function ourvidz_private.enforce_active_job_cap()
+returns trigger
+language plpgsql
+security definer
+set search_path = pg_catalog, public
+as $$
+declare
+    cap integer := coalesce(nullif(current_setting('ourvidz.max_active_jobs', true), '')::integer, 10);
+    active integer;
+begin
+    perform pg_advisory_xact_lock(hashtextextended('ourvidz.jobs.' || new.user_id::text, 0));
+    select count(*) into active
+    from jobs
+    where user_id = new.user_id and status in ('queued', 'processing');
+    if active >= cap then
+        raise exception using errcode = 'PT429',
+            message = format('too many active jobs: at most %s may be queued or processing at once', cap);
+    end if;
+    return new;
+end;
+$$;
+
+create trigger jobs_enforce_active_job_cap
+    before insert on jobs
+    for each row execute function ourvidz_private.enforce_active_job_cap();
+
+-- Workers LISTEN on `ourvidz_jobs` instead of polling.
+create function ourvidz_private.notify_job_queued()
+returns trigger
+language plpgsql
+as $$
+begin
+    perform pg_notify('ourvidz_jobs', new.id::text);
+    return null;
+end;
+$$;
+
+create trigger jobs_notify_queued
+    after insert on jobs
+    for each row execute function ourvidz_private.notify_job_queued();
+
+-- Queue every object in a job's folder that no row owns: the job was deleted
+-- or failed, so whatever a worker uploaded there has no future.
+create function ourvidz_private.queue_job_folder(owner uuid, job uuid, why text)
+returns void
+language sql
+security definer
+set search_path = pg_catalog, public
+as $$
+    insert into storage_deletion_outbox (bucket_id, object_name, user_id, reason)
+    select 'workspace-temp', o.name, owner, why
+    from storage.objects o
+    where o.bucket_id = 'workspace-temp'
+      and o.name like owner::text || '/' || job::text || '/%'
+      and not exists (select 1 from workspace_assets w
+                      where w.temp_storage_path = o.name or w.thumbnail_path = o.name)
+    on conflict (bucket_id, object_name) do nothing
+$$;
+
+create function ourvidz_private.queue_deleted_job_folders()
+returns trigger
+language plpgsql
+security definer
+set search_path = pg_catalog, public
+as $$
+begin
+    perform ourvidz_private.queue_job_folder(gone.user_id, gone.id, 'row_deleted') from gone;
+    return null;
+end;
+$$;
+
+create trigger jobs_queue_deleted_job_folders
+    after delete on jobs
+    referencing old table as gone
+    for each statement execute function ourvidz_private.queue_deleted_job_folders();
+
+-- Read an optional JSON field of an expected type, or raise PT400.
+create function ourvidz_private.json_field(body jsonb, field text, expected text)
+returns jsonb
+language plpgsql
+immutable
+as $$
+begin
+    if not body ? field or body -> field = 'null'::jsonb then
+        return null;
+    end if;
+    if jsonb_typeof(body -> field) <> expected then
+        raise exception using errcode = 'PT400', message = format('%s must be a %s', field, expected);
+    end if;
+    return body -> field;
+end;
+$$;
+
+-- Read an optional JSON integer within bounds, or raise PT400.
+create function ourvidz_private.json_integer(body jsonb, field text, low numeric, high numeric)
+returns bigint
+language plpgsql
+immutable
+as $$
+declare
+    value numeric := (ourvidz_private.json_field(body, field, 'number') #>> '{}')::numeric;
+begin
+    if value is not null and (value <> trunc(value) or value < low or value > high) then
+        raise exception using errcode = 'PT400',
+            message = format('%s must be an integer between %s and %s', field, low, high);
+    end if;
+    return value::bigint;
+end;
+$$;
+
+-- Refuse fields outside `allowed`.
+create function ourvidz_private.reject_unknown_fields(body jsonb, allowed text[])
+returns void
+language plpgsql
+immutable
+as $$
+declare
+    unknown text;
+begin
+    if jsonb_typeof(body) is distinct from 'object' then
+        raise exception using errcode = 'PT400', message = 'request body must be a JSON object';
+    end if;
+    select k into unknown from jsonb_object_keys(body) k where k <> all (allowed) limit 1;
+    if unknown is not null then
+        raise exception using errcode = 'PT400', message = format('unknown field %s', unknown);
+    end if;
+end;
+$$;
+
+-- enqueue_job ---------------------------------------------------------------------
+create function enqueue_job(request jsonb, idempotency_key text default null)
+returns jsonb
+language plpgsql
+set search_path = pg_catalog, public
+as $$
+declare
+    uid uuid := auth.uid();
+    job_mode text;
+    job_prompt text;
+    job_quality text;
+    job_model text;
+    job_batch bigint;
+    job_seed bigint;
+    job_settings jsonb;
+    job jobs;
+begin
+    if uid is null then
+        raise exception using errcode = 'PT401', message = 'a signed-in user is required';
+    end if;
+    perform ourvidz_private.reject_unknown_fields(request,
+        array['mode', 'prompt', 'model', 'quality', 'batch_size', 'seed', 'settings']);
+
+    job_mode := ourvidz_private.json_field(request, 'mode', 'string') #>> '{}';
+    if job_mode is null or job_mode not in ('image', 'video') then
+        raise exception using errcode = 'PT400', message = 'mode must be "image" or "video"';
+    end if;
+    job_prompt := btrim(ourvidz_private.json_field(request, 'prompt', 'string') #>> '{}');
+    if job_prompt is null or job_prompt = '' or char_length(job_prompt) > 4000 then
+        raise exception using errcode = 'PT400', message = 'prompt must be between 1 and 4000 characters';
+    end if;
+    job_quality := coalesce(ourvidz_private.json_field(request, 'quality', 'string') #>> '{}', 'fast');
+    if job_quality not in ('fast', 'high') then
+        raise exception using errcode = 'PT400', message = 'quality must be "fast" or "high"';
+    end if;
+    job_model := coalesce(ourvidz_private.json_field(request, 'model', 'string') #>> '{}',
+                          case job_mode when 'image' then 'sdxl' else 'wan' end);
+    if char_length(job_model) not between 1 and 100 then
+        raise exception using errcode = 'PT400', message = 'model must be between 1 and 100 characters';
+    end if;
+    job_batch := coalesce(ourvidz_private.json_integer(request, 'batch_size', 1, 4),
+                          case job_mode when 'image' then 3 else 1 end);
+    if job_mode = 'video' and job_batch <> 1 then
+        raise exception using errcode = 'PT400', message = 'batch_size must be 1 for videos';
+    end if;
+    job_seed := coalesce(ourvidz_private.json_integer(request, 'seed', -9223372036854775808, 9223372036854775807),
+                         floor(random() * 4294967296)::bigint);
+    job_settings := coalesce(ourvidz_private.json_field(request, 'settings', 'object'), '{}');
+
+    if idempotency_key is not null then
+        select * into job from jobs j where j.user_id = uid and j.idempotency_key = enqueue_job.idempotency_key;
+        if found then
+            return jsonb_build_object('job', to_jsonb(job), 'created', false);
+        end if;
+    end if;
+
+    insert into jobs (user_id, job_type, mode, prompt, model, quality, batch_size,
+                      generation_seed, generation_settings, idempotency_key)
+    values (uid, job_mode || '_' || job_quality, job_mode, job_prompt, job_model, job_quality, job_batch,
+            job_seed, job_settings, idempotency_key)
+    on conflict on constraint jobs_user_idempotency_key_key do nothing
+    returning * into job;
+    if not found then
+        -- a concurrent request with the same key won the insert
+        select * into job from jobs j where j.user_id = uid and j.idempotency_key = enqueue_job.idempotency_key;
+        return jsonb_build_object('job', to_jsonb(job), 'created', false);
+    end if;
+    return jsonb_build_object('job', to_jsonb(job), 'created', true);
+end;
+$$;
+
+-- claim_jobs ------------------------------------------------------------------------
+create function claim_jobs(worker_id text, max_jobs integer default 1, lease_seconds integer default 300)
+returns jsonb
+language plpgsql
+set search_path = pg_catalog, public
+as $$
+declare
+    lease interval;
+    dead record;
+    claimed jsonb;
+begin
+    if worker_id is null or char_length(worker_id) not between 1 and 200 then
+        raise exception using errcode = 'PT400', message = 'worker_id must be between 1 and 200 characters';
+    end if;
+    if max_jobs not between 1 and 100 or lease_seconds not between 5 and 3600 then
+        raise exception using errcode = 'PT400',
+            message = 'max_jobs must be 1..100 and lease_seconds 5..3600';
+    end if;
+    lease := make_interval(secs => lease_seconds);
+
+    -- Jobs whose worker died with no attempts left fail now, and whatever that
+    -- worker uploaded is queued for deletion.
+    for dead in
+        update jobs
+        set status = 'failed',
+            error = format('worker lease expired after %s attempts', attempts),
+            worker_id = null,
+            lease_expires_at = null,
+            completed_at = now()
+        where id in (select id from jobs
+                     where status = 'processing' and lease_expires_at < now() and attempts >= max_attempts
+                     for update skip locked)
+        returning user_id, id
+    loop
+        perform ourvidz_private.queue_job_folder(dead.user_id, dead.id, 'job_failed');
+    end loop;
+
+    with expired as (
+        select id, 0 as lane, lease_expires_at as since
+        from jobs
+        where status = 'processing' and lease_expires_at < now() and attempts < max_attempts
+        order by lease_expires_at
+        limit max_jobs
+        for update skip locked
+    ),
+    queued as (
+        select id, 1 as lane, created_at as since
+        from jobs
+        where status = 'queued'
+        order by created_at
+        limit max_jobs
+        for update skip locked
+    ),
+    runnable as (
+        select * from expired
+        union all
+        select * from queued
+    ),
+    picked as (
+        select id from runnable order by lane, since limit max_jobs
+    ),
+    leased as (
+        update jobs j
+        set status = 'processing',
+            worker_id = claim_jobs.worker_id,
+            lease_expires_at = now() + lease,
+            attempts = j.attempts + 1,
+            started_at = coalesce(j.started_at, now()),
+            error = null
+        from picked
+        where j.id = picked.id
+        returning j.*
+    )
+    select coalesce(jsonb_agg(to_jsonb(leased) order by leased.created_at), '[]'::jsonb) into claimed from leased;
+    return jsonb_build_object('jobs', claimed);
+end;
+$$;
+
+-- heartbeat_job -----------------------------------------------------------------------
+create function heartbeat_job(job_id uuid, worker_id text, lease_seconds integer default 300)
+returns jsonb
+language plpgsql
+set search_path = pg_catalog, public
+as $$
+declare
+    leased_until timestamptz;
+begin
+    if lease_seconds not between 5 and 3600 then
+        raise exception using errcode = 'PT400', message = 'lease_seconds must be 5..3600';
+    end if;
+    update jobs j
+    set lease_expires_at = now() + make_interval(secs => lease_seconds)
+    where j.id = heartbeat_job.job_id and j.status = 'processing' and j.worker_id = heartbeat_job.worker_id
+    returning j.lease_expires_at into leased_until;
+    if found then
+        return jsonb_build_object('lease_expires_at', leased_until);
+    end if;
+    if exists (select 1 from jobs j where j.id = heartbeat_job.job_id) then
+        raise exception using errcode = 'PT409', message = 'the job is not leased by this worker';
+    end if;
+    raise exception using errcode = 'PT404', message = 'job not found';
+end;
+$$;
+
+-- record_job_result --------------------------------------------------------------------
+-- Validate one reported asset and return it as a workspace_assets row image.
+create function ourvidz_private.reported_asset(job jobs, asset jsonb)
+returns workspace_assets
+language plpgsql
+set search_path = pg_catalog, public
+as $$
+declare
+    folder text := job.user_id::text || '/' || job.id::text || '/';
+    asset_row workspace_assets;
+begin
+    perform ourvidz_private.reject_unknown_fields(asset, array['asset_index', 'storage_path', 'mime_type',
+        'file_size_bytes', 'width', 'height', 'duration_seconds', 'thumbnail_path', 'generation_seed']);
+    asset_row.id := gen_random_uuid();
+    asset_row.user_id := job.user_id;
+    asset_row.job_id := job.id;
+    asset_row.asset_index := ourvidz_private.json_integer(asset, 'asset_index', 0, job.batch_size - 1);
+    if asset_row.asset_index is null then
+        raise exception using errcode = 'PT400', message = 'asset_index is required';
+    end if;
+    asset_row.temp_storage_path := normalize_storage_path(
+        coalesce(ourvidz_private.json_field(asset, 'storage_path', 'string') #>> '{}', ''), 'workspace-temp');
+    asset_row.thumbnail_path := normalize_storage_path(
+        ourvidz_private.json_field(asset, 'thumbnail_path', 'string') #>> '{}', 'workspace-temp');
+    if not starts_with(asset_row.temp_storage_path, folder)
+       or (asset_row.thumbnail_path is not null and not starts_with(asset_row.thumbnail_path, folder)) then
+        raise exception using errcode = 'PT400',
+            message = format('asset paths must lie under %s in workspace-temp', folder);
+    end if;
+    asset_row.mime_type := ourvidz_private.json_field(asset, 'mime_type', 'string') #>> '{}';
+    if asset_row.mime_type is null or asset_row.mime_type not in ('image/jpeg', 'image/png', 'image/webp', 'video/mp4') then
+        raise exception using errcode = 'PT400',
+            message = 'mime_type must be image/jpeg, image/png, image/webp or video/mp4';
+    end if;
+    asset_row.asset_type := split_part(asset_row.mime_type, '/', 1);
+    if asset_row.asset_type <> job.mode then
+        raise exception using errcode = 'PT400', message = format('a %s job produces %s assets', job.mode, job.mode);
+    end if;
+    asset_row.file_size_bytes := ourvidz_private.json_integer(asset, 'file_size_bytes', 0, 1073741824);
+    if asset_row.file_size_bytes is null then
+        raise exception using errcode = 'PT400', message = 'file_size_bytes is required';
+    end if;
+    asset_row.width := ourvidz_private.json_integer(asset, 'width', 1, 16384);
+    asset_row.height := ourvidz_private.json_integer(asset, 'height', 1, 16384);
+    asset_row.duration_seconds := (ourvidz_private.json_field(asset, 'duration_seconds', 'number') #>> '{}')::numeric;
+    if asset_row.duration_seconds < 0 or asset_row.duration_seconds > 3600 then
+        raise exception using errcode = 'PT400', message = 'duration_seconds must be between 0 and 3600';
+    end if;
+    asset_row.generation_seed := coalesce(
+        ourvidz_private.json_integer(asset, 'generation_seed', -9223372036854775808, 9223372036854775807),
+        job.generation_seed + asset_row.asset_index);
+    asset_row.original_prompt := job.prompt;
+    asset_row.model_used := job.model;
+    asset_row.generation_settings := job.generation_settings;
+    asset_row.created_at := now();
+    asset_row.expires_at := now() + interval '7 days';
+    return asset_row;
+end;
+$$;
+
+-- Queue the reported objects no row owns (a rejected or redundant callback).
+create function ourvidz_private.queue_unowned_reported_objects(owner uuid, paths text[], why text)
+returns void
+language sql
+security definer
+set search_path = pg_catalog, public
+as $$
+    insert into storage_deletion_outbox (bucket_id, object_name, user_id, reason)
+    select 'workspace-temp', p, owner, why
+    from unnest(paths) p
+    where p is not null
+      and storage_path_is_owned(p, owner)
+      and not exists (select 1 from workspace_assets w where w.temp_storage_path = p or w.thumbnail_path = p)
+    on conflict (bucket_id, object_name) do nothing
+$$;
+
+-- The callback answer: the job and its assets.
+create function ourvidz_private.job_result(job jobs)
+returns jsonb
+language sql
+stable
+set search_path = pg_catalog, public
+as $$
+    select jsonb_build_object(
+        'job', to_jsonb(job),
+        'assets', coalesce((select jsonb_agg(jsonb_build_object('id', w.id, 'asset_index', w.asset_index)
+                                             order by w.asset_index)
+                            from workspace_assets w
+                            where w.user_id = job.user_id and w.job_id = job.id), '[]'::jsonb))
+$$;
+
+create function record_job_result(result jsonb)
+returns jsonb
+language plpgsql
+set search_path = pg_catalog, public
+as $$
+declare
+    reported_job_id uuid;
+    new_status text;
+    reporter text;
+    failure text;
+    reported jsonb;
+    paths text[];
+    job jobs;
+    rejection text;
+begin
+    perform ourvidz_private.reject_unknown_fields(result,
+        array['job_id', 'status', 'worker_id', 'assets', 'error']);
+    begin
+        reported_job_id := (ourvidz_private.json_field(result, 'job_id', 'string') #>> '{}')::uuid;
+    exception when invalid_text_representation then
+        raise exception using errcode = 'PT400', message = 'job_id must be a uuid';
+    end;
+    if reported_job_id is null then
+        raise exception using errcode = 'PT400', message = 'job_id is required';
+    end if;
+    new_status := ourvidz_private.json_field(result, 'status', 'string') #>> '{}';
+    if new_status is null or new_status not in ('processing', 'completed', 'failed') then
+        raise exception using errcode = 'PT400',
+            message = 'status must be "processing", "completed" or "failed"';
+    end if;
+    reporter := ourvidz_private.json_field(result, 'worker_id', 'string') #>> '{}';
+    if reporter is not null and char_length(reporter) not between 1 and 200 then
+        raise exception using errcode = 'PT400', message = 'worker_id must be between 1 and 200 characters';
+    end if;
+    failure := left(ourvidz_private.json_field(result, 'error', 'string') #>> '{}', 2000);
+    reported := coalesce(ourvidz_private.json_field(result, 'assets', 'array'), '[]'::jsonb);
+    if jsonb_array_length(reported) > 100 then
+        raise exception using errcode = 'PT400', message = 'at most 100 assets per callback';
+    end if;
+    if new_status <> 'completed' and jsonb_array_length(reported) > 0 then
+        raise exception using errcode = 'PT400', message = 'only a completed callback carries assets';
+    end if;
+
+    select * into job from jobs j where j.id = reported_job_id for update;
+    if not found then
+        -- The job was deleted while a worker rendered it: its uploads belong to
+        -- no one. The owner is the first segment of each path.
+        perform ourvidz_private.queue_unowned_reported_objects(p.owner, array[p.path], 'callback_rejected')
+        from (select split_part(x.path, '/', 1)::uuid as owner, x.path
+              from (select normalize_storage_path(coalesce(a ->> k, ''), 'workspace-temp') as path
+                    from jsonb_array_elements(reported) a, unnest(array['storage_path', 'thumbnail_path']) k
+                    where a ? k) x
+              where x.path ~ ('^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/' || reported_job_id::text || '/')) p;
+        return jsonb_build_object('error', jsonb_build_object('status', 404, 'message', 'job not found'));
+    end if;
+
+    select array_agg(p) into paths
+    from (select normalize_storage_path(a ->> k, 'workspace-temp') p
+          from jsonb_array_elements(reported) a, unnest(array['storage_path', 'thumbnail_path']) k
+          where jsonb_typeof(a) = 'object' and jsonb_typeof(a -> k) = 'string') s;
+
+    if job.status = new_status and new_status in ('completed', 'failed') then
+        -- a repeated final callback: same answer, nothing new; uploads it names
+        -- that no row owns are queued so a late duplicate leaves no orphan
+        perform ourvidz_private.queue_unowned_reported_objects(job.user_id, paths, 'callback_rejected');
+        return ourvidz_private.job_result(job);
+    end if;
+
+    rejection := case
+        when job.status in ('completed', 'failed') then format('job is already %s', job.status)
+        when job.status = 'queued' and new_status = 'completed' then 'job has not started processing'
+    end;
+    if rejection is not null then
+        perform ourvidz_private.queue_unowned_reported_objects(job.user_id, paths, 'callback_rejected');
+        return jsonb_build_object('error', jsonb_build_object('status', 409, 'message', rejection),
+                                  'job', to_jsonb(job));
+    end if;
+
+    if new_status = 'processing' then
+        update jobs j
+        set status = 'processing',
+            worker_id = coalesce(reporter, j.worker_id, 'callback'),
+            lease_expires_at = greatest(j.lease_expires_at, now() + interval '5 minutes'),
+            attempts = case when j.status = 'queued' then j.attempts + 1 else j.attempts end,
+            started_at = coalesce(j.started_at, now())
+        where j.id = job.id
+        returning * into job;
+    elsif new_status = 'failed' then
+        update jobs j
+        set status = 'failed', error = coalesce(failure, 'the worker reported a failure'),
+            worker_id = null, lease_expires_at = null, completed_at = now()
+        where j.id = job.id
+        returning * into job;
+        perform ourvidz_private.queue_job_folder(job.user_id, job.id, 'job_failed');
+    else
+        if jsonb_array_length(reported) = 0 then
+            raise exception using errcode = 'PT400', message = 'a completed callback needs at least one asset';
+        end if;
+        insert into workspace_assets
+        select r.*
+        from jsonb_array_elements(reported) a, lateral ourvidz_private.reported_asset(job, a) r
+        on conflict on constraint workspace_assets_user_id_job_id_asset_index_key do nothing;
+        update jobs j
+        set status = 'completed', error = null, worker_id = null, lease_expires_at = null, completed_at = now()
+        where j.id = job.id
+        returning * into job;
+    end if;
+    return ourvidz_private.job_result(job);
+end;
+$$;
+
+revoke execute on all functions in schema ourvidz_private from public;
+revoke execute on function enqueue_job(jsonb, text), claim_jobs(text, integer, integer),
+    heartbeat_job(uuid, text, integer), record_job_result(jsonb) from public, anon, authenticated;
+grant execute on function enqueue_job(jsonb, text) to authenticated, service_role;
+grant execute on function claim_jobs(text, integer, integer), heartbeat_job(uuid, text, integer),
+    record_job_result(jsonb) to service_role;
+grant execute on function ourvidz_private.json_field(jsonb, text, text),
+    ourvidz_private.json_integer(jsonb, text, numeric, numeric),
+    ourvidz_private.reject_unknown_fields(jsonb, text[]) to authenticated, service_role;
+grant execute on function ourvidz_private.reported_asset(jobs, jsonb),
+    ourvidz_private.queue_unowned_reported_objects(uuid, text[], text),
+    ourvidz_private.queue_job_folder(uuid, uuid, text),
+    ourvidz_private.job_result(jobs) to service_role;

@@ -1,0 +1,183 @@
+-- The tables of the generation workspace (seeds 000, 001, 002).
+--
+-- Column names, defaults and checks are the seeds'; additions are marked. Two
+-- families of constraints go beyond the seeds because the invariants need them:
+--   * every storage path must lie in its owner's folder (`storage_path_is_owned`)
+--     and no two rows may own the same object — a row's deletion queues its
+--     objects for deletion, so a foreign or shared path would delete someone
+--     else's file;
+--   * references between a user's rows are composite `(id, user_id)` keys, so a
+--     row can only point at the same user's job or collection, and a foreign key
+--     check can't be used to probe for another user's ids.
+-- Timestamps, counts and flags are NOT NULL where the seeds left them nullable:
+-- a NULL `expires_at` would never expire and a NULL count can't be maintained.
+
+-- jobs (seed 002) ---------------------------------------------------------------
+create table jobs (
+    id uuid primary key default gen_random_uuid(),
+    user_id uuid not null default auth.uid() references auth.users (id) on delete cascade,
+    job_type text not null check (job_type ~ '^[a-z0-9_]{1,64}$'),
+    status text not null default 'queued'
+        check (status in ('queued', 'processing', 'completed', 'failed')),
+    created_at timestamptz not null default now(),
+    -- what the worker needs (ARCHITECTURE.md: queue columns)
+    mode text not null check (mode in ('image', 'video')),
+    prompt text not null check (char_length(prompt) between 1 and 4000),
+    model text not null check (char_length(model) between 1 and 100),
+    quality text not null default 'fast' check (quality in ('fast', 'high')),
+    batch_size integer not null
+        check ((mode = 'image' and batch_size between 1 and 4) or (mode = 'video' and batch_size = 1)),
+    generation_seed bigint not null,
+    generation_settings jsonb not null default '{}'
+        check (jsonb_typeof(generation_settings) = 'object'),
+    idempotency_key text check (char_length(idempotency_key) between 1 and 255),
+    -- queue bookkeeping
+    attempts integer not null default 0 check (attempts >= 0),
+    max_attempts integer not null default 3 check (max_attempts between 1 and 100),
+    worker_id text check (char_length(worker_id) between 1 and 200),
+    lease_expires_at timestamptz,
+    error text check (char_length(error) <= 2000),
+    started_at timestamptz,
+    completed_at timestamptz,
+    updated_at timestamptz not null default now(),
+    constraint jobs_processing_has_lease
+        check (status <> 'processing' or (worker_id is not null and lease_expires_at is not null)),
+    constraint jobs_user_idempotency_key_key unique (user_id, idempotency_key),
+    constraint jobs_id_user_id_key unique (id, user_id)
+);
+
+-- The workspace page lists a user's jobs newest first, keyset-paginated.
+create index idx_jobs_user_created on jobs (user_id, created_at desc, id desc);
+-- The claim query: queued jobs in arrival order, and leases that ran out.
+create index idx_jobs_queued on jobs (created_at) where status = 'queued';
+create index idx_jobs_leases on jobs (lease_expires_at) where status = 'processing';
+
+-- user_collections (seed 001) ---------------------------------------------------
+create table user_collections (
+    id uuid primary key default gen_random_uuid(),
+    user_id uuid not null default auth.uid() references auth.users (id) on delete cascade,
+    name text not null check (char_length(btrim(name)) between 1 and 200),
+    description text check (char_length(description) <= 2000),
+    asset_count integer not null default 0 check (asset_count >= 0),
+    created_at timestamptz not null default now(),
+    constraint user_collections_id_user_id_key unique (id, user_id)
+);
+
+create index idx_collections_user on user_collections (user_id, created_at desc);
+
+-- workspace_assets (seeds 000, 001) ---------------------------------------------
+create table workspace_assets (
+    id uuid primary key default gen_random_uuid(),
+    user_id uuid not null default auth.uid() references auth.users (id) on delete cascade,
+    asset_type text not null check (asset_type in ('image', 'video')),
+    temp_storage_path text not null,
+    file_size_bytes bigint not null check (file_size_bytes >= 0),
+    mime_type text not null check (mime_type in ('image/jpeg', 'image/png', 'image/webp', 'video/mp4')),
+    duration_seconds decimal(10, 3) check (duration_seconds >= 0),
+    job_id uuid not null,
+    asset_index integer not null default 0 check (asset_index between 0 and 99),
+    generation_seed bigint not null,
+    original_prompt text not null,
+    model_used text not null,
+    generation_settings jsonb default '{}',
+    created_at timestamptz not null default now(),
+    expires_at timestamptz not null default (now() + interval '7 days'),
+    thumbnail_path text,
+    width integer check (width > 0),
+    height integer check (height > 0),
+    constraint workspace_assets_user_id_job_id_asset_index_key unique (user_id, job_id, asset_index),
+    constraint workspace_assets_job_fkey foreign key (job_id, user_id)
+        references jobs (id, user_id) on delete cascade,
+    constraint workspace_assets_temp_storage_path_owned
+        check (storage_path_is_owned(temp_storage_path, user_id)),
+    constraint workspace_assets_thumbnail_path_owned
+        check (thumbnail_path is null or storage_path_is_owned(thumbnail_path, user_id)),
+    constraint workspace_assets_type_matches_mime
+        check ((asset_type = 'image') = (mime_type like 'image/%'))
+);
+
+-- Seed 000's five indexes. Two differ from the seed's text, which Postgres
+-- cannot build or would not use:
+--   * idx_workspace_assets_expiration was `(expires_at) where expires_at < now()`;
+--     an index predicate must be immutable and now() is not. It becomes the
+--     cleanup's index: expiry order with the id, so batches walk it in order.
+--   * idx_workspace_assets_expires serves "assets that will expire soon", which
+--     RLS always runs as `user_id = auth.uid() and expires_at < ...`: it leads
+--     with user_id, or the query would scan every user's expiring rows.
+create index idx_workspace_assets_user_created on workspace_assets (user_id, created_at desc);
+create index idx_workspace_assets_job_id on workspace_assets (job_id);
+create index idx_workspace_assets_expires on workspace_assets (user_id, expires_at);
+create index idx_workspace_assets_type_model on workspace_assets (asset_type, model_used);
+create index idx_workspace_assets_expiration on workspace_assets (expires_at, id);
+-- One row per object (see the header).
+create unique index workspace_assets_temp_storage_path_key on workspace_assets (temp_storage_path);
+create unique index workspace_assets_thumbnail_path_key on workspace_assets (thumbnail_path)
+    where thumbnail_path is not null;
+
+-- user_library (seed 001) -------------------------------------------------------
+create table user_library (
+    id uuid primary key default gen_random_uuid(),
+    user_id uuid not null default auth.uid() references auth.users (id) on delete cascade,
+    asset_type text not null check (asset_type in ('image', 'video')),
+    storage_path text not null,
+    file_size_bytes bigint not null check (file_size_bytes >= 0),
+    mime_type text not null check (mime_type in ('image/jpeg', 'image/png', 'image/webp', 'video/mp4')),
+    duration_seconds decimal(10, 3) check (duration_seconds >= 0),
+    original_prompt text not null,
+    model_used text not null,
+    generation_seed bigint,
+    collection_id uuid,
+    custom_title text check (char_length(custom_title) <= 200),
+    tags text[] not null default '{}' check (cardinality(tags) <= 50),
+    is_favorite boolean not null default false,
+    visibility text not null default 'private' check (visibility in ('private', 'unlisted', 'public')),
+    created_at timestamptz not null default now(),
+    updated_at timestamptz not null default now(),
+    -- generation context kept from the workspace, so "reuse parameters" works
+    -- from the library too (ARCHITECTURE.md)
+    generation_settings jsonb not null default '{}',
+    job_id uuid,
+    source_asset_id uuid,
+    width integer check (width > 0),
+    height integer check (height > 0),
+    thumbnail_path text,
+    constraint user_library_collection_fkey foreign key (collection_id, user_id)
+        references user_collections (id, user_id) on delete set null (collection_id),
+    constraint user_library_job_fkey foreign key (job_id, user_id)
+        references jobs (id, user_id) on delete set null (job_id),
+    -- saving the same workspace asset twice (a retried request) finds this row
+    constraint user_library_user_id_source_asset_id_key unique (user_id, source_asset_id),
+    constraint user_library_storage_path_owned
+        check (storage_path_is_owned(storage_path, user_id)),
+    constraint user_library_thumbnail_path_owned
+        check (thumbnail_path is null or storage_path_is_owned(thumbnail_path, user_id)),
+    constraint user_library_type_matches_mime
+        check ((asset_type = 'image') = (mime_type like 'image/%'))
+);
+
+create index idx_library_user_created on user_library (user_id, created_at desc);
+-- Counting and emptying a collection, and ON DELETE SET NULL, look rows up by it.
+create index idx_library_collection on user_library (collection_id) where collection_id is not null;
+create index idx_library_job on user_library (job_id) where job_id is not null;
+create unique index user_library_storage_path_key on user_library (storage_path);
+create unique index user_library_thumbnail_path_key on user_library (thumbnail_path)
+    where thumbnail_path is not null;
+
+-- updated_at ------------------------------------------------------------------
+create function set_updated_at()
+returns trigger
+language plpgsql
+as $$
+begin
+    new.updated_at := now();
+    return new;
+end;
+$$;
+
+create trigger jobs_set_updated_at
+    before update on jobs
+    for each row execute function set_updated_at();
+
+create trigger user_library_set_updated_at
+    before update on user_library
+    for each row execute function set_updated_at();

@@ -1,0 +1,410 @@
+-- The workspace API: list, save to library, discard, clear, delete.
+--
+-- All are `security invoker`: RLS decides what the caller sees and changes,
+-- and a row that is not the caller's is simply not found. The explicit
+-- `user_id = uid` filters repeat what RLS enforces so the planner can use the
+-- per-user indexes.
+--
+-- Saving crosses the database/storage boundary, so it is two calls around a
+-- Storage copy, ordered so that nothing is ever lost:
+--   1. prepare_workspace_save: allocate a fresh library id and destination
+--      path per asset and record the destination as a *save intent* in the
+--      deletion outbox, due in an hour;
+--   2. (edge function) copy workspace-temp → user-library;
+--   3. save_workspace_assets: cancel the intent, insert the library row, delete
+--      the workspace row (whose temp object the outbox trigger queues).
+-- A request that dies after 2 leaves a copy no row owns; its intent comes due
+-- and the drainer deletes it. An intent the drainer has claimed can no longer
+-- be cancelled, so step 3 can never commit a row whose copy is being deleted.
+
+create function ourvidz_private.require_user()
+returns uuid
+language plpgsql
+stable
+as $$
+declare
+    uid uuid := auth.uid();
+begin
+    if uid is null then
+        raise exception using errcode = 'PT401', message = 'a signed-in user is required';
+    end if;
+    return uid;
+end;
+$$;
+
+create function ourvidz_private.require_ids(ids uuid[], what text)
+returns uuid[]
+language plpgsql
+immutable
+as $$
+begin
+    if ids is null or cardinality(ids) = 0 or cardinality(ids) > 100 or array_position(ids, null) is not null then
+        raise exception using errcode = 'PT400', message = format('%s must list between 1 and 100 ids', what);
+    end if;
+    -- first occurrence order, duplicates dropped
+    return array(select x from unnest(ids) with ordinality u (x, n) group by x order by min(n));
+end;
+$$;
+
+-- Record (or cancel) save intents for the caller's own destination paths.
+create function ourvidz_private.record_save_intents(paths text[])
+returns void
+language sql
+security definer
+set search_path = pg_catalog, public
+as $$
+    insert into storage_deletion_outbox (bucket_id, object_name, user_id, reason, not_before)
+    select 'user-library', p, auth.uid(), 'save_intent', now() + interval '1 hour'
+    from unnest(paths) p
+    where storage_path_is_owned(p, auth.uid())
+    on conflict (bucket_id, object_name) do nothing
+$$;
+
+-- True when every given intent was still pending and is now cancelled.
+create function ourvidz_private.cancel_save_intents(paths text[])
+returns boolean
+language sql
+security definer
+set search_path = pg_catalog, public
+as $$
+    with wanted as (
+        select distinct p from unnest(paths) p where p is not null
+    ),
+    cancelled as (
+        delete from storage_deletion_outbox o
+        using wanted
+        where o.bucket_id = 'user-library'
+          and o.object_name = wanted.p
+          and o.reason = 'save_intent'
+          and o.user_id = auth.uid()
+          and o.claimed_until is null
+        returning 1
+    )
+    select (select count(*) from cancelled) = (select count(*) from wanted)
+$$;
+
+create function ourvidz_private.asset_json(w workspace_assets)
+returns jsonb
+language sql
+immutable
+as $$
+    select jsonb_build_object(
+        'id', w.id, 'asset_index', w.asset_index, 'asset_type', w.asset_type,
+        'temp_storage_path', w.temp_storage_path, 'thumbnail_path', w.thumbnail_path,
+        'mime_type', w.mime_type, 'file_size_bytes', w.file_size_bytes,
+        'width', w.width, 'height', w.height, 'duration_seconds', w.duration_seconds,
+        'generation_seed', w.generation_seed, 'model_used', w.model_used,
+        'original_prompt', w.original_prompt, 'generation_settings', w.generation_settings,
+        'created_at', w.created_at, 'expires_at', w.expires_at)
+$$;
+
+-- list_workspace ---------------------------------------------------------------------
+create function list_workspace(page_size integer default 20, before jsonb default null)
+returns jsonb
+language plpgsql
+stable
+set search_path = pg_catalog, public
+as $$
+declare
+    uid uuid := ourvidz_private.require_user();
+    before_at timestamptz;
+    before_job uuid;
+    result jsonb;
+begin
+    if page_size is null or page_size not between 1 and 100 then
+        raise exception using errcode = 'PT400', message = 'page_size must be between 1 and 100';
+    end if;
+    if before is not null then
+        begin
+            before_at := (before ->> 'created_at')::timestamptz;
+            before_job := (before ->> 'job_id')::uuid;
+        exception when others then
+            raise exception using errcode = 'PT400', message = 'before must be the "next" object of a previous page';
+        end;
+        if before_at is null or before_job is null then
+            raise exception using errcode = 'PT400', message = 'before must be the "next" object of a previous page';
+        end if;
+    end if;
+
+    with candidates as (
+        select j.id, j.job_type, j.status, j.prompt, j.error, j.created_at
+        from jobs j
+        where j.user_id = uid
+          and (before_at is null or (j.created_at, j.id) < (before_at, before_job))
+          and (j.status in ('queued', 'processing', 'failed')
+               or exists (select 1 from workspace_assets w
+                          where w.user_id = uid and w.job_id = j.id and w.expires_at > now()))
+        order by j.created_at desc, j.id desc
+        limit page_size + 1
+    ),
+    page as (
+        select c.*, row_number() over (order by c.created_at desc, c.id desc) as position
+        from candidates c
+    )
+    select jsonb_build_object(
+        'jobs', coalesce(jsonb_agg(
+            jsonb_build_object(
+                'job_id', p.id, 'job_type', p.job_type, 'status', p.status, 'prompt', p.prompt,
+                'error', p.error, 'created_at', p.created_at,
+                'assets', coalesce((select jsonb_agg(ourvidz_private.asset_json(w) order by w.asset_index)
+                                    from workspace_assets w
+                                    where w.user_id = uid and w.job_id = p.id and w.expires_at > now()),
+                                   '[]'::jsonb))
+            order by p.position) filter (where p.position <= page_size), '[]'::jsonb),
+        'next', (select jsonb_build_object('created_at', l.created_at, 'job_id', l.id)
+                 from page l
+                 where l.position = page_size
+                   and exists (select 1 from page x where x.position > page_size)))
+    into result
+    from page p;
+    return result;
+end;
+$$;
+
+-- prepare_workspace_save --------------------------------------------------------------
+create function prepare_workspace_save(asset_ids uuid[])
+returns jsonb
+language plpgsql
+set search_path = pg_catalog, public
+as $$
+declare
+    uid uuid := ourvidz_private.require_user();
+    wanted uuid;
+    asset workspace_assets;
+    saved_id uuid;
+    library_id uuid;
+    destination text;
+    thumbnail_destination text;
+    items jsonb := '[]';
+    failed jsonb := '[]';
+begin
+    foreach wanted in array ourvidz_private.require_ids(asset_ids, 'asset_ids') loop
+        select * into asset from workspace_assets w where w.id = wanted and w.user_id = uid;
+        if not found then
+            select l.id into saved_id from user_library l where l.user_id = uid and l.source_asset_id = wanted;
+            if found then
+                items := items || jsonb_build_object('asset_id', wanted, 'library_id', saved_id, 'already_saved', true);
+            else
+                failed := failed || jsonb_build_object('id', wanted, 'error', 'not_found');
+            end if;
+            continue;
+        end if;
+        library_id := gen_random_uuid();
+        destination := format('%s/%s.%s', uid, library_id,
+            case asset.mime_type when 'image/jpeg' then 'jpg' when 'image/png' then 'png'
+                                 when 'image/webp' then 'webp' else 'mp4' end);
+        thumbnail_destination := case when asset.thumbnail_path is not null then
+            format('%s/thumbnails/%s.%s', uid, library_id,
+                   coalesce(substring(lower(asset.thumbnail_path) from '\.([a-z0-9]{1,5})$'), 'jpg'))
+        end;
+        perform ourvidz_private.record_save_intents(array[destination, thumbnail_destination]);
+        items := items || jsonb_build_object(
+            'asset_id', asset.id, 'library_id', library_id,
+            'source_path', asset.temp_storage_path, 'destination_path', destination,
+            'source_thumbnail_path', asset.thumbnail_path,
+            'destination_thumbnail_path', thumbnail_destination);
+    end loop;
+    return jsonb_build_object('items', items, 'failed', failed);
+end;
+$$;
+
+-- save_workspace_assets ---------------------------------------------------------------
+create function save_workspace_assets(
+    items jsonb,
+    collection_id uuid default null,
+    custom_title text default null,
+    tags text[] default null
+)
+returns jsonb
+language plpgsql
+set search_path = pg_catalog, public
+as $$
+declare
+    uid uuid := ourvidz_private.require_user();
+    item jsonb;
+    wanted uuid;
+    library_id uuid;
+    destination text;
+    thumbnail_destination text;
+    saved_id uuid;
+    asset workspace_assets;
+    saved jsonb := '[]';
+    failed jsonb := '[]';
+begin
+    if jsonb_typeof(items) is distinct from 'array' or jsonb_array_length(items) not between 1 and 100 then
+        raise exception using errcode = 'PT400', message = 'items must be an array of 1 to 100 prepared items';
+    end if;
+    if char_length(custom_title) > 200 then
+        raise exception using errcode = 'PT400', message = 'custom_title must be at most 200 characters';
+    end if;
+    if cardinality(tags) > 50 or exists (select 1 from unnest(tags) t where t is null or char_length(t) not between 1 and 50) then
+        raise exception using errcode = 'PT400', message = 'tags must be at most 50 tags of 1 to 50 characters';
+    end if;
+    if save_workspace_assets.collection_id is not null and not exists (
+        select 1 from user_collections c where c.id = save_workspace_assets.collection_id and c.user_id = uid
+    ) then
+        raise exception using errcode = 'PT404', message = 'collection not found';
+    end if;
+
+    for item in select value from jsonb_array_elements(items) loop
+        perform ourvidz_private.reject_unknown_fields(item, array['asset_id', 'library_id', 'source_path',
+            'destination_path', 'source_thumbnail_path', 'destination_thumbnail_path', 'already_saved']);
+        begin
+            wanted := (item ->> 'asset_id')::uuid;
+            library_id := (item ->> 'library_id')::uuid;
+        exception when invalid_text_representation then
+            raise exception using errcode = 'PT400', message = 'asset_id and library_id must be uuids';
+        end;
+        if wanted is null or library_id is null then
+            raise exception using errcode = 'PT400', message = 'each item needs asset_id and library_id';
+        end if;
+        destination := item ->> 'destination_path';
+        thumbnail_destination := item ->> 'destination_thumbnail_path';
+
+        -- Saved already (a retry after a lost answer): report the first save.
+        select l.id into saved_id from user_library l where l.user_id = uid and l.source_asset_id = wanted;
+        if found then
+            saved := saved || jsonb_build_object('asset_id', wanted, 'library_id', saved_id);
+            continue;
+        end if;
+
+        select * into asset from workspace_assets w where w.id = wanted and w.user_id = uid for update;
+        if not found then
+            failed := failed || jsonb_build_object('id', wanted, 'error', 'not_found');
+            continue;
+        end if;
+        if destination is null or (asset.thumbnail_path is not null) <> (thumbnail_destination is not null) then
+            failed := failed || jsonb_build_object('id', wanted, 'error', 'invalid_request');
+            continue;
+        end if;
+
+        begin
+            if not ourvidz_private.cancel_save_intents(array[destination, thumbnail_destination]) then
+                -- no pending intent: this copy was never prepared, or the
+                -- drainer already owns it; prepare and copy again
+                failed := failed || jsonb_build_object('id', wanted, 'error', 'conflict');
+                continue;
+            end if;
+            insert into user_library (
+                id, user_id, asset_type, storage_path, file_size_bytes, mime_type, duration_seconds,
+                original_prompt, model_used, generation_seed, collection_id, custom_title, tags,
+                generation_settings, job_id, source_asset_id, width, height, thumbnail_path)
+            values (
+                library_id, uid, asset.asset_type, destination, asset.file_size_bytes, asset.mime_type,
+                asset.duration_seconds, asset.original_prompt, asset.model_used, asset.generation_seed,
+                save_workspace_assets.collection_id, save_workspace_assets.custom_title,
+                coalesce(save_workspace_assets.tags, '{}'), coalesce(asset.generation_settings, '{}'),
+                asset.job_id, asset.id, asset.width, asset.height, thumbnail_destination);
+            delete from workspace_assets w where w.id = asset.id;
+            saved := saved || jsonb_build_object('asset_id', wanted, 'library_id', library_id);
+        exception
+            when unique_violation then
+                failed := failed || jsonb_build_object('id', wanted, 'error', 'conflict');
+            when check_violation then
+                failed := failed || jsonb_build_object('id', wanted, 'error', 'invalid_request');
+        end;
+    end loop;
+    return jsonb_build_object('saved', saved, 'failed', failed);
+end;
+$$;
+
+-- discard_workspace_assets / clear_workspace -------------------------------------------
+create function discard_workspace_assets(asset_ids uuid[])
+returns jsonb
+language plpgsql
+set search_path = pg_catalog, public
+as $$
+declare
+    uid uuid := ourvidz_private.require_user();
+    wanted uuid[] := ourvidz_private.require_ids(asset_ids, 'asset_ids');
+    gone uuid[];
+begin
+    with deleted as (
+        delete from workspace_assets w where w.id = any (wanted) and w.user_id = uid returning w.id
+    )
+    select coalesce(array_agg(id), '{}') into gone from deleted;
+    return jsonb_build_object(
+        'discarded', (select coalesce(jsonb_agg(x order by n), '[]'::jsonb)
+                      from unnest(wanted) with ordinality u (x, n) where x = any (gone)),
+        'failed', (select coalesce(jsonb_agg(jsonb_build_object('id', x, 'error', 'not_found') order by n), '[]'::jsonb)
+                   from unnest(wanted) with ordinality u (x, n) where x <> all (gone)));
+end;
+$$;
+
+-- Discards every asset of the caller and dismisses their failed jobs.
+create function clear_workspace()
+returns jsonb
+language plpgsql
+set search_path = pg_catalog, public
+as $$
+declare
+    uid uuid := ourvidz_private.require_user();
+    gone jsonb;
+begin
+    with deleted as (
+        delete from workspace_assets w where w.user_id = uid returning w.id
+    )
+    select coalesce(jsonb_agg(id), '[]'::jsonb) into gone from deleted;
+    delete from jobs j where j.user_id = uid and j.status = 'failed';
+    return jsonb_build_object('discarded', gone, 'failed', '[]'::jsonb);
+end;
+$$;
+
+-- delete_workspace_items ------------------------------------------------------------------
+-- One asset, or a whole job: its assets and the job itself. Deleting a job a
+-- worker is still rendering cancels it: the worker's heartbeat and callback get
+-- 404, and whatever it uploads is queued for deletion.
+create function delete_workspace_items(asset_id uuid default null, job_id uuid default null)
+returns jsonb
+language plpgsql
+set search_path = pg_catalog, public
+as $$
+declare
+    uid uuid := ourvidz_private.require_user();
+    gone jsonb;
+    job_deleted boolean;
+begin
+    if (asset_id is null) = (job_id is null) then
+        raise exception using errcode = 'PT400', message = 'give exactly one of asset_id and job_id';
+    end if;
+    if asset_id is not null then
+        with deleted as (
+            delete from workspace_assets w
+            where w.id = delete_workspace_items.asset_id and w.user_id = uid
+            returning w.id
+        )
+        select coalesce(jsonb_agg(id), '[]'::jsonb) into gone from deleted;
+        job_deleted := false;
+    else
+        with deleted as (
+            delete from workspace_assets w
+            where w.job_id = delete_workspace_items.job_id and w.user_id = uid
+            returning w.id, w.asset_index
+        )
+        select coalesce(jsonb_agg(id order by asset_index), '[]'::jsonb) into gone from deleted;
+        delete from jobs j where j.id = delete_workspace_items.job_id and j.user_id = uid;
+        job_deleted := found;
+    end if;
+    if gone = '[]'::jsonb and not job_deleted then
+        raise exception using errcode = 'PT404', message = 'nothing of yours matched';
+    end if;
+    return jsonb_build_object('deleted', gone);
+end;
+$$;
+
+revoke execute on function list_workspace(integer, jsonb), prepare_workspace_save(uuid[]),
+    save_workspace_assets(jsonb, uuid, text, text[]), discard_workspace_assets(uuid[]),
+    clear_workspace(), delete_workspace_items(uuid, uuid)
+    from public, anon;
+grant execute on function list_workspace(integer, jsonb), prepare_workspace_save(uuid[]),
+    save_workspace_assets(jsonb, uuid, text, text[]), discard_workspace_assets(uuid[]),
+    clear_workspace(), delete_workspace_items(uuid, uuid)
+    to authenticated, service_role;
+revoke execute on function ourvidz_private.require_user(), ourvidz_private.require_ids(uuid[], text),
+    ourvidz_private.record_save_intents(text[]), ourvidz_private.cancel_save_intents(text[]),
+    ourvidz_private.asset_json(workspace_assets)
+    from public;
+grant execute on function ourvidz_private.require_user(), ourvidz_private.require_ids(uuid[], text),
+    ourvidz_private.record_save_intents(text[]), ourvidz_private.cancel_save_intents(text[]),
+    ourvidz_private.asset_json(workspace_assets)
+    to authenticated, service_role;
