@@ -64,17 +64,17 @@ create trigger jobs_notify_queued
 
 -- Queue every object in a job's folder that no row owns: the job was deleted
 -- or failed, so whatever a worker uploaded there has no future.
-create function ourvidz_private.queue_job_folder(owner uuid, job uuid, why text)
+create function ourvidz_private.queue_job_folder(folder_owner uuid, folder_job uuid, why text)
 returns void
 language sql
 security definer
 set search_path = pg_catalog, public
 as $$
     insert into storage_deletion_outbox (bucket_id, object_name, user_id, reason)
-    select 'workspace-temp', o.name, owner, why
+    select 'workspace-temp', o.name, queue_job_folder.folder_owner, queue_job_folder.why
     from storage.objects o
     where o.bucket_id = 'workspace-temp'
-      and o.name like owner::text || '/' || job::text || '/%'
+      and o.name like queue_job_folder.folder_owner::text || '/' || queue_job_folder.folder_job::text || '/%'
       and not exists (select 1 from workspace_assets w
                       where w.temp_storage_path = o.name or w.thumbnail_path = o.name)
     on conflict (bucket_id, object_name) do nothing
@@ -108,7 +108,7 @@ begin
         return null;
     end if;
     if jsonb_typeof(body -> field) <> expected then
-        raise exception using errcode = 'PT400', message = format('%s must be a %s', field, expected);
+        raise exception using errcode = 'PT400', message = format('%s must be a JSON %s', field, expected);
     end if;
     return body -> field;
 end;
@@ -352,7 +352,7 @@ begin
     if not starts_with(asset_row.temp_storage_path, folder)
        or (asset_row.thumbnail_path is not null and not starts_with(asset_row.thumbnail_path, folder)) then
         raise exception using errcode = 'PT400',
-            message = format('asset paths must lie under %s in workspace-temp', folder);
+            message = 'asset paths must lie in the job''s folder {user_id}/{job_id}/ of workspace-temp';
     end if;
     asset_row.mime_type := ourvidz_private.json_field(asset, 'mime_type', 'string') #>> '{}';
     if asset_row.mime_type is null or asset_row.mime_type not in ('image/jpeg', 'image/png', 'image/webp', 'video/mp4') then
@@ -361,7 +361,8 @@ begin
     end if;
     asset_row.asset_type := split_part(asset_row.mime_type, '/', 1);
     if asset_row.asset_type <> job.mode then
-        raise exception using errcode = 'PT400', message = format('a %s job produces %s assets', job.mode, job.mode);
+        raise exception using errcode = 'PT400',
+            message = format('%s jobs produce %s assets, not %s', job.mode, job.mode, asset_row.asset_type);
     end if;
     asset_row.file_size_bytes := ourvidz_private.json_integer(asset, 'file_size_bytes', 0, 1073741824);
     if asset_row.file_size_bytes is null then
@@ -386,17 +387,17 @@ end;
 $$;
 
 -- Queue the reported objects no row owns (a rejected or redundant callback).
-create function ourvidz_private.queue_unowned_reported_objects(owner uuid, paths text[], why text)
+create function ourvidz_private.queue_unowned_reported_objects(paths_owner uuid, paths text[], why text)
 returns void
 language sql
 security definer
 set search_path = pg_catalog, public
 as $$
     insert into storage_deletion_outbox (bucket_id, object_name, user_id, reason)
-    select 'workspace-temp', p, owner, why
-    from unnest(paths) p
+    select 'workspace-temp', p, queue_unowned_reported_objects.paths_owner, queue_unowned_reported_objects.why
+    from unnest(queue_unowned_reported_objects.paths) p
     where p is not null
-      and storage_path_is_owned(p, owner)
+      and storage_path_is_owned(p, queue_unowned_reported_objects.paths_owner)
       and not exists (select 1 from workspace_assets w where w.temp_storage_path = p or w.thumbnail_path = p)
     on conflict (bucket_id, object_name) do nothing
 $$;

@@ -25,8 +25,7 @@ create table jobs (
     prompt text not null check (char_length(prompt) between 1 and 4000),
     model text not null check (char_length(model) between 1 and 100),
     quality text not null default 'fast' check (quality in ('fast', 'high')),
-    batch_size integer not null
-        check ((mode = 'image' and batch_size between 1 and 4) or (mode = 'video' and batch_size = 1)),
+    batch_size integer not null,
     generation_seed bigint not null,
     generation_settings jsonb not null default '{}'
         check (jsonb_typeof(generation_settings) = 'object'),
@@ -40,6 +39,8 @@ create table jobs (
     started_at timestamptz,
     completed_at timestamptz,
     updated_at timestamptz not null default now(),
+    constraint jobs_batch_size_check
+        check ((mode = 'image' and batch_size between 1 and 4) or (mode = 'video' and batch_size = 1)),
     constraint jobs_processing_has_lease
         check (status <> 'processing' or (worker_id is not null and lease_expires_at is not null)),
     constraint jobs_user_idempotency_key_key unique (user_id, idempotency_key),

@@ -114,7 +114,8 @@ begin
     if page_size is null or page_size not between 1 and 100 then
         raise exception using errcode = 'PT400', message = 'page_size must be between 1 and 100';
     end if;
-    if before is not null then
+    -- a JSON null cursor (the "next" of the last page) means the first page
+    if before is not null and before <> 'null'::jsonb then
         begin
             before_at := (before ->> 'created_at')::timestamptz;
             before_job := (before ->> 'job_id')::uuid;

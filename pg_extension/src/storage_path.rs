@@ -98,11 +98,12 @@ pub fn is_owned(name: &str, owner: &str) -> bool {
 }
 
 /// Bring a storage path to its stored form (no bucket prefix, no leading or
-/// trailing slash) or raise `22023 invalid_parameter_value`.
-#[pg_extern(immutable, strict, parallel_safe)]
-fn normalize_storage_path(path: &str, bucket: default!(Option<&str>, "NULL")) -> String {
-    match normalize(path, bucket) {
-        Ok(name) => name.to_string(),
+/// trailing slash) or raise `22023 invalid_parameter_value`. NULL in, NULL out.
+/// (Not `strict`: that would also return NULL when only `bucket` is NULL.)
+#[pg_extern(immutable, parallel_safe)]
+fn normalize_storage_path(path: Option<&str>, bucket: default!(Option<&str>, "NULL")) -> Option<String> {
+    match normalize(path?, bucket) {
+        Ok(name) => Some(name.to_string()),
         Err(error) => {
             ereport!(ERROR, PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, error.message());
         }

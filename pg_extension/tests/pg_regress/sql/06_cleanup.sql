@@ -1,0 +1,35 @@
+-- cleanup_expired_workspace_assets(): expired rows go in bounded batches, live
+-- rows stay, and every object an expired row owned lands in the outbox.
+\set VERBOSITY terse
+begin;
+
+-- alice: 5 expired assets (one with a thumbnail) and 2 live ones; bob: 1 expired, 1 live.
+select regress.seed_workspace('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', '10000000-0000-4000-8000-000000000001', 5,
+                              now() - interval '1 second');
+select regress.seed_workspace('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', '10000000-0000-4000-8000-000000000002', 2);
+select regress.seed_workspace('bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb', '20000000-0000-4000-8000-000000000001', 1,
+                              now() - interval '8 days');
+select regress.seed_workspace('bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb', '20000000-0000-4000-8000-000000000002', 1);
+
+-- Batches of 2, at most 2 per call: 4, then the remaining 2, then nothing.
+select cleanup_expired_workspace_assets(batch_size => 2, max_batches => 2) as removed;
+select cleanup_expired_workspace_assets(batch_size => 2, max_batches => 2) as removed;
+select cleanup_expired_workspace_assets() as removed;
+
+-- Live rows are untouched.
+select job_id, asset_index, expires_at > now() as live from workspace_assets order by job_id, asset_index;
+
+-- The outbox holds each expired asset, and the thumbnail, in workspace-temp.
+select bucket_id, object_name, user_id, reason from storage_deletion_outbox order by object_name;
+
+-- Bad arguments are refused.
+savepoint attack;
+select cleanup_expired_workspace_assets(batch_size => 0);
+rollback to savepoint attack;
+select cleanup_expired_workspace_assets(max_batches => -1);
+rollback to savepoint attack;
+
+-- Callable with no arguments, as pg_cron calls it, by the service role.
+select regress.act_as_service();
+select cleanup_expired_workspace_assets() as removed;
+rollback;
