@@ -199,6 +199,10 @@ begin
                          floor(random() * 4294967296)::bigint);
     job_settings := coalesce(ourvidz_private.json_field(request, 'settings', 'object'), '{}');
 
+    -- One enqueue per user at a time (the cap trigger takes the same lock): a
+    -- concurrent request with the same key then finds this one's job instead
+    -- of racing it to the insert and losing to the cap.
+    perform pg_advisory_xact_lock(hashtextextended('ourvidz.jobs.' || uid::text, 0));
     if idempotency_key is not null then
         select * into job from jobs j where j.user_id = uid and j.idempotency_key = enqueue_job.idempotency_key;
         if found then

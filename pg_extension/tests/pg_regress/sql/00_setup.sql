@@ -83,3 +83,17 @@ as $$
         else answer
     end
 $$;
+
+-- A worker's "completed" callback for `assets` PNG assets of a job.
+create function regress.completion(job uuid, owner uuid, assets integer)
+returns jsonb
+language sql
+immutable
+as $$
+    select jsonb_build_object(
+        'job_id', job, 'status', 'completed', 'worker_id', 'w1',
+        'assets', (select jsonb_agg(jsonb_build_object(
+                       'asset_index', i, 'storage_path', format('%s/%s/%s.png', owner, job, i),
+                       'mime_type', 'image/png', 'file_size_bytes', 10 + i) order by i)
+                   from generate_series(0, assets - 1) i))
+$$;
