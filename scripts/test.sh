@@ -7,7 +7,8 @@
 # Stages:
 #   pgrx      #[pg_test]s of the extension (cargo pgrx test, server run as postgres)
 #   install   install the extension into the system Postgres (cargo pgrx install)
-#   regress   pg_regress + isolation suite against the extension build
+#   regress   pg_regress + isolation suite against both builds: the extension,
+#             and the pure-SQL migrations (after checking they are not stale)
 #   native    cargo test of the native crates (JWT, Storage API, runtime, edge, worker)
 #
 # Test clusters live under $OURVIDZ_HOME (default <repo>/.ourvidz) and are
@@ -95,6 +96,14 @@ stage_regress() {
     fresh_database ourvidz_regress_extension
     pg_psql "$test_pg" "$test_port" -d ourvidz_regress_extension -c "create extension ourvidz"
     run_suites extension ourvidz_regress_extension
+
+    stage "pg_regress suite: pure-SQL migrations build (parity)"
+    bash scripts/build-migrations.sh --check
+    fresh_database ourvidz_regress_migrations
+    for migration in migrations/*.sql; do
+        pg_psql "$test_pg" "$test_port" -d ourvidz_regress_migrations -f "$migration" >/dev/null
+    done
+    run_suites migrations ourvidz_regress_migrations
 }
 
 stage_native() {

@@ -39,6 +39,7 @@ extension_sql_file!(
     name = "maintenance",
     requires = ["workspace", "storage", cleanup::cleanup_expired_workspace_assets]
 );
+extension_sql_file!("../sql/realtime.sql", name = "realtime", requires = ["maintenance"]);
 extension_sql_file!("../sql/extension_only.sql", name = "extension_only", finalize);
 
 /// Required by `cargo pgrx test`; must be visible at the crate root.

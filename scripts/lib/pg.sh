@@ -17,7 +17,8 @@ as_pg() {
 # pg_cluster_init DIR PASSWORD: initdb DIR (if it has no cluster yet) with
 # trust on the unix socket and scram-sha-256 over TCP for user postgres.
 pg_cluster_init() {
-    local dir=$1 password=$2
+    local dir password=$2
+    dir=$(realpath -m "$1")
     [ -f "$dir/data/PG_VERSION" ] && return 0
     mkdir -p "$dir/data" "$dir/run"
     if [ "$(id -u)" -eq 0 ]; then
@@ -37,7 +38,8 @@ pg_cluster_init() {
 # connections. SETTINGS are extra `-c name=value` server options (tests pass
 # fsync=off; the local stack keeps the durable defaults).
 pg_cluster_start() {
-    local dir=$1 port=$2 settings=${3:-}
+    local dir port=$2 settings=${3:-}
+    dir=$(realpath -m "$1")
     if pg_cluster_running "$dir"; then
         return 0
     fi
@@ -60,7 +62,8 @@ pg_cluster_running() {
 
 # pg_psql DIR PORT [psql args...]: psql as postgres over the cluster's socket.
 pg_psql() {
-    local dir=$1 port=$2
+    local dir port=$2
+    dir=$(realpath -m "$1")
     shift 2
     PGOPTIONS="-c client_min_messages=warning" "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$dir/run" -p "$port" -U postgres "$@"
 }

@@ -1,0 +1,64 @@
+-- plpgsql/SQL twins of src/storage_path.rs, for the pure-SQL build (hosted
+-- Supabase loads no shared library). They must answer exactly as the Rust
+-- functions do — same results, same error messages — which the pg_regress
+-- suite checks by running against both builds.
+
+-- Control characters are Unicode category Cc, as Rust's char::is_control.
+create function normalize_storage_path(path text, bucket text default null)
+returns text
+language plpgsql
+immutable parallel safe
+as $$
+declare
+    name text;
+    prefix text;
+    segment text;
+begin
+    if path is null then
+        return null;
+    end if;
+    if strpos(path, '\') > 0 then
+        raise exception using errcode = '22023', message = 'storage path contains a backslash';
+    end if;
+    if path ~ '[\x01-\x1f\x7f-\x9f]' then
+        raise exception using errcode = '22023', message = 'storage path contains a control character';
+    end if;
+    name := ltrim(path, '/');
+    foreach prefix in array coalesce(array[bucket], array['workspace-temp', 'user-library']) loop
+        if starts_with(name, prefix || '/') then
+            name := substr(name, char_length(prefix) + 2);
+            exit;
+        end if;
+    end loop;
+    name := btrim(name, '/');
+    if name = '' then
+        raise exception using errcode = '22023', message = 'storage path is empty';
+    end if;
+    if octet_length(name) > 1024 then
+        raise exception using errcode = '22023', message = 'storage path is longer than 1024 bytes';
+    end if;
+    foreach segment in array string_to_array(name, '/') loop
+        if segment = '' then
+            raise exception using errcode = '22023', message = 'storage path contains an empty segment';
+        elsif segment in ('.', '..') then
+            raise exception using errcode = '22023', message = 'storage path contains a ''.'' or ''..'' segment';
+        end if;
+    end loop;
+    return name;
+end;
+$$;
+
+-- One expression, so the planner inlines it into the storage policies and
+-- table checks. `(^|/)\.{0,2}(/|$)` finds an empty, '.' or '..' segment.
+create function storage_path_is_owned(path text, owner uuid)
+returns boolean
+language sql
+immutable parallel safe
+as $$
+    select coalesce(
+        path !~ '(^|/)\.{0,2}(/|$)'
+        and octet_length(path) <= 1024
+        and path !~ '[\\\x01-\x1f\x7f-\x9f]'
+        and starts_with(path, owner::text || '/'),
+        false)
+$$;
