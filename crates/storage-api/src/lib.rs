@@ -1,0 +1,63 @@
+//! A local re-implementation of supabase/storage's HTTP API: objects live in a
+//! directory, their metadata in `storage.objects`, and the Postgres row-level
+//! security policies on that table decide who may do what, as on Supabase.
+//!
+//! The local runtime mounts [`router`] at `/storage/v1`. Requests carry a
+//! Supabase access token (`Authorization: Bearer <jwt>`); each one runs its
+//! metadata work in one transaction scoped to the token's role and claims
+//! ([`db`]), and changes files only while that transaction holds the rows, with
+//! a way back until it commits ([`files`]). JSON shapes and errors follow
+//! supabase/storage; where this API differs, the route module says so.
+
+mod auth;
+mod db;
+mod error;
+mod extract;
+mod files;
+mod key;
+mod routes;
+mod signing;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub use error::StorageError;
+
+/// How the Storage API is set up by the runtime. Not `Debug`: it holds the JWT secret.
+#[derive(Clone)]
+pub struct StorageConfig {
+    /// Objects live at `root/<bucket_id>/<object name>`; `root/.tmp` holds files in flight.
+    pub root: PathBuf,
+    /// A superuser (or `postgres`) URL; requests switch to the caller's role inside their transaction.
+    pub database_url: String,
+    /// The project's HS256 JWT secret, for access tokens (and, derived, for signed URLs).
+    pub jwt_secret: Vec<u8>,
+    /// Where the stack is reachable, e.g. `http://127.0.0.1:54321`. Signed URLs
+    /// are answered relative to `/storage/v1`, as Supabase does and storage-js
+    /// expects; clients prefix them with this base plus `/storage/v1`.
+    pub public_url: String,
+    /// Largest upload accepted, whatever a bucket's `file_size_limit` says.
+    pub max_upload_bytes: u64,
+}
+
+/// What every handler shares.
+pub(crate) struct App {
+    pub pool: deadpool_postgres::Pool,
+    pub store: files::Store,
+    pub jwt_secret: Vec<u8>,
+    pub signer: signing::UrlSigner,
+    pub max_upload_bytes: u64,
+}
+
+/// Build the Storage API. Routes are relative to `/storage/v1` (the caller nests them).
+///
+/// Fails when the database is unreachable or lacks the storage schema, or the
+/// root cannot be created, so the runtime can refuse to start with a reason.
+pub async fn router(config: StorageConfig) -> Result<axum::Router, StorageError> {
+    let pool = db::connect(&config.database_url)?;
+    db::check_schema(&pool).await?;
+    let store = files::Store::open(config.root).await?;
+    let signer = signing::UrlSigner::new(&config.jwt_secret)?;
+    let app = App { pool, store, jwt_secret: config.jwt_secret, signer, max_upload_bytes: config.max_upload_bytes };
+    Ok(routes::build(Arc::new(app)))
+}
