@@ -1,0 +1,29 @@
+//! Shared code of the four ourvidz edge functions (queue-job, job-callback,
+//! workspace-actions, delete-workspace-item).
+//!
+//! A function is a short pipeline: [`request::dispatch`] (CORS preflight,
+//! 405) → [`auth::authenticate`] (HS256 JWT, role) → a `bodies::parse_*`
+//! validation → one [`sql`] call inside the caller's PostgREST-style session
+//! → [`storage`] side effects → a [`response`]. Every failure on the way is
+//! an [`error::EdgeError`], rendered once as status + `{"error": {"code",
+//! "message"}}`.
+//!
+//! Everything except [`host`] is plain Rust, unit-tested natively with
+//! `cargo test -p ourvidz-edge`. [`host`] exists only on wasm32: it binds the
+//! pipeline to Spin (spin-sdk 7: wasi:http 0.3, spin:postgres, variables).
+
+pub mod auth;
+pub mod bodies;
+pub mod config;
+pub mod error;
+pub mod paths;
+pub mod request;
+pub mod response;
+pub mod sql;
+pub mod storage;
+pub mod workspace;
+
+#[cfg(target_arch = "wasm32")]
+pub mod host;
+
+pub use error::{EdgeError, ErrorKind};

@@ -1,0 +1,192 @@
+//! workspace-actions: the caller's workspace — list it, save to the library,
+//! discard, clear — and the project's storage-deletion outbox drainer.
+//!
+//! - `GET ?page_size&before_created_at&before_job_id` → `list_workspace`, then
+//!   ONE batch-sign request (user's token, workspace-temp) for every asset and
+//!   thumbnail of the page; each asset gains `url` and `thumbnail_url`.
+//! - `POST {"action": "save", ...}`: `prepare_workspace_save` (allocates
+//!   library ids and records a save intent) → Storage copy workspace-temp →
+//!   user-library per asset with the user's token (a failed copy puts the
+//!   asset in `failed`) → `save_workspace_assets` for the copied ones. The
+//!   library row commits only after its object exists, and the temp object
+//!   is deleted later through the outbox, so no step can lose an asset; a
+//!   copy whose row never commits is removed by the save intent.
+//! - `discard` / `clear` → `discard_workspace_assets` / `clear_workspace`
+//!   (objects go to the outbox).
+//! - `drain_storage_deletions` (service role only): `claim_storage_deletions`
+//!   → Storage `DELETE /object/{bucket}` per bucket with the service role
+//!   key → `complete_storage_deletions` / `fail_storage_deletions` →
+//!   `{"deleted", "failed"}`.
+
+use futures::future::join_all;
+use ourvidz_edge::auth::{ServiceRole, User};
+use ourvidz_edge::bodies::{parse_list_query, parse_workspace_action, Target, WorkspaceAction, WorkspaceActionBody};
+use ourvidz_edge::host::{send_storage, serve, Context, Db, SpinResponse};
+use ourvidz_edge::paths::{LIBRARY_BUCKET, WORKSPACE_BUCKET};
+use ourvidz_edge::response::{self, ApiResponse};
+use ourvidz_edge::storage::{self, StorageFailure, SIGNED_URL_SECONDS};
+use ourvidz_edge::workspace::{self, CopyItem};
+use ourvidz_edge::{sql, EdgeError};
+use serde_json::{json, Value};
+use spin_sdk::http::{Method, Request};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+#[spin_sdk::http_service]
+async fn handle(req: Request) -> SpinResponse {
+    serve(req, &[Method::GET, Method::POST], workspace_actions).await
+}
+
+async fn workspace_actions(ctx: Context) -> Result<ApiResponse, EdgeError> {
+    let caller = ctx.caller()?;
+    if ctx.method == Method::GET {
+        return list(&ctx, caller.into_user()?).await;
+    }
+    match parse_workspace_action(ctx.json::<WorkspaceActionBody>()?)? {
+        WorkspaceAction::DrainStorageDeletions { max_items } => drain(&ctx, caller.into_service_role()?, max_items).await,
+        WorkspaceAction::Save { target, collection_id, custom_title, tags } => {
+            let save = Save { collection_id, custom_title, tags };
+            save.run(&ctx, caller.into_user()?, target).await
+        }
+        WorkspaceAction::Discard { target } => discard(&ctx, caller.into_user()?, target).await,
+        WorkspaceAction::Clear => {
+            let user = caller.into_user()?;
+            let answer = ctx.db().await?.call(user.session(), sql::clear_workspace()).await?;
+            Ok(response::json(200, &answer))
+        }
+    }
+}
+
+async fn list(ctx: &Context, user: User) -> Result<ApiResponse, EdgeError> {
+    let query = parse_list_query(&ctx.query_pairs()?)?;
+    let mut page = ctx.db().await?.call(user.session(), sql::list_workspace(query.page_size, query.before.as_ref())).await?;
+    let names = workspace::names_to_sign(&page);
+    let urls = if names.is_empty() {
+        HashMap::new()
+    } else {
+        let client = ctx.storage();
+        let request = client.sign_batch(ctx.user_credential(&user), WORKSPACE_BUCKET, &names, SIGNED_URL_SECONDS);
+        let (status, body) = send_storage(request).await?;
+        storage::read_sign_batch(&client, status, &body)?
+    };
+    workspace::attach_urls(&mut page, &urls);
+    Ok(response::json(200, &page))
+}
+
+struct Save {
+    collection_id: Option<Uuid>,
+    custom_title: Option<String>,
+    tags: Option<Vec<String>>,
+}
+
+impl Save {
+    async fn run(self, ctx: &Context, user: User, target: Target) -> Result<ApiResponse, EdgeError> {
+        let db = ctx.db().await?;
+        let step1 = match &target {
+            Target::Assets(ids) => sql::prepare_workspace_save(ids),
+            Target::Job(job_id) => sql::prepare_workspace_save_for_job(*job_id),
+        };
+        let answer = db.call(user.session(), step1).await?;
+        if matches!(target, Target::Job(_)) && workspace::matched_nothing(&answer, &["items", "failed"]) {
+            return Err(job_not_found());
+        }
+        let prepared = workspace::read_prepared(answer, user.id)?;
+
+        let outcomes = join_all(prepared.to_copy.iter().map(|item| copy(ctx, &user, item))).await;
+        let mut copied = Vec::new();
+        let mut copy_failures = Vec::new();
+        for (item, outcome) in prepared.to_copy.iter().zip(outcomes) {
+            match outcome {
+                Ok(()) => copied.push(item),
+                Err(failure) => {
+                    eprintln!("copy of asset {} failed: HTTP {}: {}", item.asset_id, failure.status, failure.message);
+                    copy_failures.push(workspace::copy_failure(item));
+                }
+            }
+        }
+        let saved = self.commit(&db, &user, &copied).await?;
+        Ok(response::json(200, &workspace::save_answer(prepared, copy_failures, saved)))
+    }
+
+    /// Step 3 for the copied assets; nothing to commit when every copy failed.
+    async fn commit(&self, db: &Db, user: &User, copied: &[&CopyItem]) -> Result<Option<Value>, EdgeError> {
+        if copied.is_empty() {
+            return Ok(None);
+        }
+        let call = sql::save_workspace_assets(
+            &workspace::save_items(copied),
+            self.collection_id,
+            self.custom_title.as_deref(),
+            self.tags.as_deref(),
+        );
+        Ok(Some(db.call(user.session(), call).await?))
+    }
+}
+
+/// Copy an asset (then its thumbnail) into the library, overwriting a copy a
+/// previous attempt may have left.
+async fn copy(ctx: &Context, user: &User, item: &CopyItem) -> Result<(), StorageFailure> {
+    let client = ctx.storage();
+    let credential = ctx.user_credential(user);
+    let thumbnail = item.thumbnail.as_ref().map(|(source, destination)| (source.as_str(), destination.as_str()));
+    for (source, destination) in std::iter::once((item.source_path.as_str(), item.destination_path.as_str())).chain(thumbnail) {
+        let request = client.copy(credential, WORKSPACE_BUCKET, source, LIBRARY_BUCKET, destination);
+        let (status, body) = send_storage(request).await?;
+        storage::read_copy(status, &body)?;
+    }
+    Ok(())
+}
+
+async fn discard(ctx: &Context, user: User, target: Target) -> Result<ApiResponse, EdgeError> {
+    let call = match &target {
+        Target::Assets(ids) => sql::discard_workspace_assets(ids),
+        Target::Job(job_id) => sql::discard_workspace_assets_for_job(*job_id),
+    };
+    let answer = ctx.db().await?.call(user.session(), call).await?;
+    if matches!(target, Target::Job(_)) && workspace::matched_nothing(&answer, &["discarded", "failed"]) {
+        return Err(job_not_found());
+    }
+    Ok(response::json(200, &answer))
+}
+
+fn job_not_found() -> EdgeError {
+    EdgeError::not_found("no workspace assets of yours belong to this job")
+}
+
+async fn drain(ctx: &Context, service: ServiceRole, max_items: u32) -> Result<ApiResponse, EdgeError> {
+    let db = ctx.db().await?;
+    let session = service.session();
+    let plan = workspace::plan_deletions(db.call(session, sql::claim_storage_deletions(max_items)).await?)?;
+    let client = ctx.storage();
+    let mut deleted_ids = Vec::new();
+    let mut failures: Vec<(Vec<i64>, String)> = Vec::new();
+    if !plan.unsendable.is_empty() {
+        failures.push((plan.unsendable, "bucket id is not usable in a Storage URL".to_owned()));
+    }
+    for batch in plan.batches {
+        let request = client.delete(ctx.service_credential(), &batch.bucket, &batch.names);
+        let outcome = match send_storage(request).await {
+            Ok((status, body)) => storage::read_delete(status, &body),
+            Err(failure) => Err(failure),
+        };
+        match outcome {
+            Ok(()) => deleted_ids.extend(batch.ids),
+            Err(failure) => {
+                let error = format!("HTTP {}: {}", failure.status, failure.message);
+                eprintln!("deleting {} objects of {} failed: {error}", batch.ids.len(), batch.bucket);
+                failures.push((batch.ids, error));
+            }
+        }
+    }
+    let mut deleted = 0;
+    if !deleted_ids.is_empty() {
+        let answer = db.call(session, sql::complete_storage_deletions(&deleted_ids)).await?;
+        deleted = answer.as_u64().unwrap_or(deleted_ids.len() as u64);
+    }
+    let mut failed = 0;
+    for (ids, error) in failures {
+        let answer = db.call(session, sql::fail_storage_deletions(&ids, &error)).await?;
+        failed += answer.as_u64().unwrap_or(ids.len() as u64);
+    }
+    Ok(response::json(200, &json!({"deleted": deleted, "failed": failed})))
+}
