@@ -1,1 +1,35 @@
-fn main() {}
+//! `ourvidz`: the project's local stack — `supabase start` and `spin up` in
+//! one native program. It runs the Spin components of `functions/spin.toml`
+//! on an embedded wasmtime exactly as Spin 4 would, behind Supabase's
+//! functions gateway rules, next to the Storage API and the project's
+//! Postgres cluster. See `cli` for the commands.
+
+mod bindings {
+    //! Host bindings for the Spin interfaces in `runtime/wit`.
+    wasmtime::component::bindgen!({
+        path: "wit",
+        world: "ourvidz:runtime/spin-host",
+        imports: { default: async | trappable },
+        with: {
+            "spin:postgres/postgres.connection": crate::pg::PgConnection,
+            "spin:postgres/postgres.connection-builder": crate::pg::PgConnectionBuilder,
+        },
+    });
+}
+
+mod cli;
+mod engine;
+mod gateway;
+mod manifest;
+mod outbound;
+mod outbound_http;
+mod pg;
+mod server;
+mod stack;
+mod state;
+mod variables;
+mod worker;
+
+fn main() -> std::process::ExitCode {
+    cli::run()
+}

@@ -41,7 +41,7 @@ pub struct Options {
     pub drain_interval: u64,
 
     /// Lease taken on each claimed job; the worker heartbeats every third of it.
-    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(3..=86_400))]
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(5..=3600))]
     pub lease_seconds: u32,
 
     /// Long edge of rendered pictures, in pixels.

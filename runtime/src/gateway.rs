@@ -1,0 +1,180 @@
+//! Supabase's gateway rules in front of the functions: `verify_jwt` per
+//! function from `supabase/config.toml`, CORS preflight, and the JSON error
+//! answers the host itself gives.
+//!
+//! Every host-made error is JSON, never HTML, in the shape Supabase's gateway
+//! uses for its own 401s: `{"code": <HTTP status>, "message": "<sentence>"}`.
+//! The statuses: 401 missing/invalid JWT, 404 no function at that path,
+//! 413 body over the limit, 400 unreadable body, 500 guest trapped or
+//! returned no response, 503 no instance could be started (instance pool
+//! full or the component failed to start), 504 the function ran past the
+//! request timeout.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use axum::response::{IntoResponse, Response};
+use http::{header, HeaderMap, HeaderValue, StatusCode};
+use serde::Deserialize;
+
+/// The headers Supabase's functions answer preflight with.
+pub const CORS_ALLOW_HEADERS: &str = "authorization, x-client-info, apikey, content-type";
+pub const CORS_ALLOW_METHODS: &str = "GET, POST, PUT, PATCH, DELETE, OPTIONS";
+
+/// Why `supabase/config.toml` cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{path} is not valid: {source}")]
+    Parse { path: String, source: toml::de::Error },
+}
+
+#[derive(Deserialize, Default)]
+struct RawConfig {
+    #[serde(default)]
+    functions: BTreeMap<String, RawFunction>,
+}
+
+#[derive(Deserialize)]
+struct RawFunction {
+    verify_jwt: Option<bool>,
+}
+
+/// The gateway rules per function.
+#[derive(Debug, Clone, Default)]
+pub struct GatewayConfig {
+    verify_jwt: BTreeMap<String, bool>,
+}
+
+impl GatewayConfig {
+    /// Read the `[functions.<name>]` tables; other sections are Supabase's
+    /// and are not interpreted here.
+    pub fn load(path: &Path) -> Result<GatewayConfig, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        let raw: RawConfig =
+            toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.display().to_string(), source })?;
+        Ok(GatewayConfig {
+            verify_jwt: raw.functions.into_iter().filter_map(|(name, f)| f.verify_jwt.map(|v| (name, v))).collect(),
+        })
+    }
+
+    /// Supabase verifies JWTs unless the function opts out.
+    pub fn verify_jwt(&self, function: &str) -> bool {
+        self.verify_jwt.get(function).copied().unwrap_or(true)
+    }
+}
+
+/// Check the `Authorization: Bearer <jwt>` of a request to a function with
+/// `verify_jwt` on.
+pub fn authorize(headers: &HeaderMap, secret: &[u8], now: i64) -> Result<(), GatewayError> {
+    let value = headers.get(header::AUTHORIZATION).ok_or(GatewayError::MissingAuthorization)?;
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .ok_or(GatewayError::InvalidJwt)?;
+    ourvidz_jwt::verify(token, secret, now).map(|_| ()).map_err(|_| GatewayError::InvalidJwt)
+}
+
+/// Add the CORS headers a browser needs to read a function's answer, unless
+/// the function set them itself.
+pub fn add_cors(headers: &mut HeaderMap) {
+    headers.entry(header::ACCESS_CONTROL_ALLOW_ORIGIN).or_insert(HeaderValue::from_static("*"));
+    headers
+        .entry(header::ACCESS_CONTROL_ALLOW_HEADERS)
+        .or_insert(HeaderValue::from_static(CORS_ALLOW_HEADERS));
+}
+
+/// The answer to a CORS preflight.
+pub fn preflight() -> Response {
+    let mut response = (StatusCode::OK, "ok").into_response();
+    let headers = response.headers_mut();
+    add_cors(headers);
+    headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static(CORS_ALLOW_METHODS));
+    headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
+    response
+}
+
+/// An answer the host gives instead of a function's.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("Missing authorization header")]
+    MissingAuthorization,
+    #[error("Invalid JWT")]
+    InvalidJwt,
+    #[error("Requested function was not found")]
+    NotFound,
+    #[error("Request body is larger than the limit of {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("Request body could not be read")]
+    UnreadableBody,
+    #[error("Function failed (please check logs)")]
+    FunctionFailed,
+    #[error("Function could not be started (please check logs)")]
+    Unavailable,
+    #[error("Function did not answer within {} ms", .after.as_millis())]
+    Timeout { after: Duration },
+}
+
+impl GatewayError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            GatewayError::MissingAuthorization | GatewayError::InvalidJwt => StatusCode::UNAUTHORIZED,
+            GatewayError::NotFound => StatusCode::NOT_FOUND,
+            GatewayError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            GatewayError::UnreadableBody => StatusCode::BAD_REQUEST,
+            GatewayError::FunctionFailed => StatusCode::INTERNAL_SERVER_ERROR,
+            GatewayError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            GatewayError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+        }
+    }
+}
+
+impl IntoResponse for GatewayError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let body = serde_json::json!({"code": status.as_u16(), "message": self.to_string()});
+        let mut response = (status, axum::Json(body)).into_response();
+        add_cors(response.headers_mut());
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &[u8] = b"super-secret-jwt-token-with-at-least-32-characters-long";
+
+    fn headers(authorization: Option<&str>) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        if let Some(a) = authorization {
+            h.insert(header::AUTHORIZATION, HeaderValue::from_str(a).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn bearer_token_must_verify() {
+        let token = ourvidz_jwt::sign(&ourvidz_jwt::access_token_claims("anon", None, 1000, 3600), SECRET);
+        assert!(authorize(&headers(Some(&format!("Bearer {token}"))), SECRET, 1000).is_ok());
+        assert!(matches!(authorize(&headers(None), SECRET, 1000), Err(GatewayError::MissingAuthorization)));
+        assert!(matches!(authorize(&headers(Some(&token)), SECRET, 1000), Err(GatewayError::InvalidJwt)));
+        assert!(matches!(authorize(&headers(Some(&format!("Bearer {token}"))), b"other", 1000), Err(GatewayError::InvalidJwt)));
+        assert!(matches!(authorize(&headers(Some(&format!("Bearer {token}"))), SECRET, 99_999), Err(GatewayError::InvalidJwt)));
+    }
+
+    #[test]
+    fn functions_verify_jwt_unless_configured_off() {
+        let path = std::env::temp_dir().join(format!("ourvidz-gw-{}.toml", std::process::id()));
+        std::fs::write(&path, "[api]\nport = 1\n[functions.open]\nverify_jwt = false\n[functions.closed]\nverify_jwt = true\n").unwrap();
+        let config = GatewayConfig::load(&path).unwrap();
+        assert!(!config.verify_jwt("open"));
+        assert!(config.verify_jwt("closed"));
+        assert!(config.verify_jwt("unlisted"));
+    }
+}

@@ -1,0 +1,263 @@
+//! `ourvidz up`: the local stack in the foreground, in the order
+//! `supabase start` + `spin build` + `spin up` would do it — start the
+//! project's Postgres (`scripts/db.sh start`, unless a database URL is
+//! given), build the components with the manifest's own build commands,
+//! bind the API port, resolve the application variables (the stack supplies
+//! the Supabase ones), compile the components, mount the Storage API, start
+//! the reference worker, print the URLs and keys, and serve until Ctrl-C or
+//! SIGTERM; then stop in reverse order and leave the data in place.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use crate::engine::{EngineError, EngineSettings, Runtime};
+use crate::gateway::{ConfigError, GatewayConfig};
+use crate::manifest::{Manifest, ManifestError};
+use crate::pg::pool::{PgPools, PoolSettings};
+use crate::server::{AppState, ServerSettings};
+use crate::state::StackState;
+use crate::variables::{AppVariables, VariableError};
+use crate::worker::WorkerEnv;
+
+/// Expiry of the demo anon and service_role keys, as `supabase start` mints them.
+const DEMO_KEY_EXPIRY: i64 = 1_983_812_996;
+
+/// Everything `up` is told.
+pub struct UpOptions {
+    pub project: PathBuf,
+    pub home: PathBuf,
+    pub manifest: PathBuf,
+    pub supabase_config: PathBuf,
+    pub db_url: Option<String>,
+    pub build: bool,
+    pub worker: bool,
+    pub listen: SocketAddr,
+    pub jwt_secret: Vec<u8>,
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+    pub shutdown_grace: Duration,
+    pub pool: PoolSettings,
+    pub engine: EngineSettings,
+    pub max_upload_bytes: u64,
+}
+
+/// Why the stack did not start or stop cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    #[error("{0} is already running a stack (pid {1}); run `ourvidz stop` first")]
+    AlreadyRunning(String, u32),
+    #[error("scripts/db.sh {command} failed: {detail}")]
+    Database { command: String, detail: String },
+    #[error("building component {component:?} failed: {detail}")]
+    Build { component: String, detail: String },
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: SocketAddr, source: std::io::Error },
+    #[error("the Storage API cannot start: {0}")]
+    Storage(String),
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Variables(#[from] VariableError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Run `scripts/db.sh <command>` for the stack in `home`; its stdout.
+pub fn db_script(project: &Path, home: &Path, command: &str) -> Result<String, StackError> {
+    let output = std::process::Command::new(project.join("scripts/db.sh"))
+        .arg(command)
+        .env("OURVIDZ_HOME", home)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| StackError::Database { command: command.into(), detail: e.to_string() })?;
+    if !output.status.success() {
+        return Err(StackError::Database { command: command.into(), detail: output.status.to_string() });
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// Run each component's `[component.<id>.build]` commands in its workdir
+/// (relative to the manifest), as `spin build` does. `CARGO_TARGET_DIR` is
+/// cleared so the output lands where the manifest's `source` expects it.
+async fn build(manifest: &Manifest) -> Result<(), StackError> {
+    for component in manifest.components.values() {
+        let Some(build) = &component.build else { continue };
+        let workdir = manifest.dir.join(build.workdir.as_deref().unwrap_or(""));
+        for command in build.command.iter() {
+            eprintln!("building {}: {command}", component.id);
+            let status = tokio::process::Command::new("sh")
+                .arg("-c")
+                .arg(command)
+                .current_dir(&workdir)
+                .env_remove("CARGO_TARGET_DIR")
+                .status()
+                .await?;
+            if !status.success() {
+                return Err(StackError::Build { component: component.id.clone(), detail: format!("`{command}` {status}") });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn demo_key(role: &str, secret: &[u8]) -> String {
+    let mut claims = Map::new();
+    claims.insert("iss".into(), Value::from("supabase-demo"));
+    claims.insert("role".into(), Value::from(role));
+    claims.insert("exp".into(), Value::from(DEMO_KEY_EXPIRY));
+    ourvidz_jwt::sign(&claims, secret)
+}
+
+fn host_port(db_url: &str) -> String {
+    url::Url::parse(db_url)
+        .ok()
+        .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port().unwrap_or(5432))))
+        .unwrap_or_else(|| "127.0.0.1:54322".into())
+}
+
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+}
+
+/// Start everything, serve until a shutdown signal, stop everything.
+pub async fn up(options: UpOptions) -> Result<(), StackError> {
+    if let Some(state) = StackState::read(&options.home).filter(StackState::is_running) {
+        return Err(StackError::AlreadyRunning(options.home.display().to_string(), state.pid));
+    }
+    let manifest = Manifest::load(&options.manifest)?;
+    let gateway = GatewayConfig::load(&options.supabase_config)?;
+
+    let (db_url, db_managed) = match &options.db_url {
+        Some(url) => (url.clone(), false),
+        None => {
+            let out = db_script(&options.project, &options.home, "start")?;
+            let url = out.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default().trim().to_owned();
+            (url, true)
+        }
+    };
+    let result = serve(&options, manifest, gateway, &db_url, db_managed).await;
+    StackState::remove(&options.home);
+    if db_managed {
+        db_script(&options.project, &options.home, "stop")?;
+    }
+    result
+}
+
+async fn serve(
+    options: &UpOptions,
+    manifest: Manifest,
+    gateway: GatewayConfig,
+    db_url: &str,
+    db_managed: bool,
+) -> Result<(), StackError> {
+    if options.build {
+        build(&manifest).await?;
+    }
+    let listener = tokio::net::TcpListener::bind(options.listen)
+        .await
+        .map_err(|source| StackError::Listen { addr: options.listen, source })?;
+    let addr = listener.local_addr()?;
+    let api_url = format!("http://{addr}");
+    let secret = &options.jwt_secret;
+    let anon_key = demo_key("anon", secret);
+    let service_role_key = demo_key("service_role", secret);
+
+    let provided: HashMap<&str, String> = HashMap::from([
+        ("SPIN_VARIABLE_SUPABASE_URL", api_url.clone()),
+        ("SPIN_VARIABLE_SUPABASE_DB_URL", db_url.to_owned()),
+        ("SPIN_VARIABLE_JWT_SECRET", String::from_utf8_lossy(secret).into_owned()),
+        ("SPIN_VARIABLE_ANON_KEY", anon_key.clone()),
+        ("SPIN_VARIABLE_SERVICE_ROLE_KEY", service_role_key.clone()),
+        ("SPIN_VARIABLE_DB_HOST", host_port(db_url)),
+        ("SPIN_VARIABLE_API_HOST", addr.to_string()),
+    ]);
+    let app_variables =
+        AppVariables::resolve(&manifest, |name| provided.get(name).cloned().or_else(|| std::env::var(name).ok()))?;
+
+    let pools = Arc::new(PgPools::new(options.pool));
+    let runtime = Runtime::new(&manifest, &app_variables, options.engine.clone(), pools)?;
+    let storage = ourvidz_storage_api::router(ourvidz_storage_api::StorageConfig {
+        root: options.home.join("storage"),
+        database_url: db_url.to_owned(),
+        jwt_secret: secret.clone(),
+        public_url: api_url.clone(),
+        max_upload_bytes: options.max_upload_bytes,
+    })
+    .await
+    .map_err(|e| StackError::Storage(e.to_string()))?;
+
+    let app = Arc::new(AppState {
+        manifest,
+        runtime,
+        gateway,
+        settings: ServerSettings {
+            max_body_bytes: options.max_body_bytes,
+            request_timeout: options.request_timeout,
+            jwt_secret: secret.clone(),
+        },
+    });
+    let worker = if options.worker {
+        crate::worker::start_reference_worker(&WorkerEnv {
+            supabase_url: &api_url,
+            db_url,
+            anon_key: &anon_key,
+            service_role_key: &service_role_key,
+        })?
+    } else {
+        None
+    };
+
+    let state = StackState {
+        pid: std::process::id(),
+        functions_url: format!("{api_url}/functions/v1"),
+        storage_url: format!("{api_url}/storage/v1"),
+        api_url: api_url.clone(),
+        db_url: db_url.to_owned(),
+        db_managed,
+    };
+    state.write(&options.home)?;
+    println!("Started ourvidz local development setup.\n");
+    println!("         API URL: {}", state.api_url);
+    println!("   Functions URL: {}", state.functions_url);
+    println!("     Storage URL: {}", state.storage_url);
+    println!("          DB URL: {}", state.db_url);
+    println!("      JWT secret: {}", String::from_utf8_lossy(secret));
+    println!("        anon key: {anon_key}");
+    println!("service_role key: {service_role_key}");
+    println!();
+
+    let finished = crate::server::serve(
+        listener,
+        crate::server::router(app, storage),
+        shutdown_signal(),
+        options.shutdown_grace,
+    )
+    .await?;
+    if !finished {
+        eprintln!("shutdown: in-flight requests did not finish within {} ms; dropped", options.shutdown_grace.as_millis());
+    }
+    if let Some(worker) = worker {
+        crate::worker::stop(worker, options.shutdown_grace).await;
+    }
+    Ok(())
+}

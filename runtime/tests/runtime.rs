@@ -1,0 +1,493 @@
+//! The local runtime as a Spin host and Supabase gateway, end to end: the
+//! `ourvidz` binary serving the host-probe component over real HTTP, against
+//! real Postgres. Needs `OURVIDZ_TEST_PG` (a superuser URL).
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde_json::{json, Value};
+use support::{client, database, now, token, Cluster, Host, HostOptions};
+
+async fn get(url: &str) -> (u16, Value) {
+    let response = client().get(url).send().await.expect("request");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn post(url: &str, body: impl Into<reqwest::Body>) -> (u16, Value) {
+    let response = client().post(url).body(body).send().await.expect("request");
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}")))
+}
+
+fn assert_host_error(status: u16, body: &Value, expected_status: u16, message_part: &str) {
+    assert_eq!(status, expected_status, "{body}");
+    assert_eq!(body["code"], json!(expected_status), "{body}");
+    assert!(body["message"].as_str().is_some_and(|m| m.contains(message_part)), "{body}");
+}
+
+#[tokio::test]
+async fn health_reports_the_application_and_its_functions() {
+    let host = Host::shared();
+    let (status, body) = get(&format!("{}/health", host.url)).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["functions"], json!(["exact", "probe", "secure-probe"]));
+}
+
+#[tokio::test]
+async fn wildcard_route_passes_path_info_and_spin_headers() {
+    let host = Host::shared();
+    let (status, body) = get(&host.function("probe/echo?x=1")).await;
+    assert_eq!(status, 200, "{body}");
+    let headers = &body["headers"];
+    assert_eq!(headers["spin-path-info"], "/echo");
+    assert_eq!(headers["spin-matched-route"], "/functions/v1/probe/...");
+    assert_eq!(headers["spin-component-route"], "/functions/v1/probe");
+    assert_eq!(headers["spin-full-url"], format!("{}/functions/v1/probe/echo?x=1", host.url));
+    assert!(headers["spin-client-addr"].as_str().is_some_and(|a| a.starts_with("127.0.0.1:")));
+    // The route itself matches its own wildcard with empty path info.
+    let (status, body) = get(&host.function("probe")).await;
+    assert_eq!((status, body["headers"]["spin-path-info"].clone()), (200, json!("")));
+}
+
+#[tokio::test]
+async fn exact_route_matches_only_itself() {
+    let host = Host::shared();
+    let (status, body) = get(&format!("{}/exact", host.url)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["headers"]["spin-matched-route"], "/exact");
+    let (status, body) = get(&format!("{}/exact/below", host.url)).await;
+    assert_host_error(status, &body, 404, "not found");
+}
+
+#[tokio::test]
+async fn unknown_path_is_a_json_404() {
+    let host = Host::shared();
+    let response = client().get(host.function("no-such-function")).send().await.unwrap();
+    assert_eq!(response.status(), 404);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body, json!({"code": 404, "message": "Requested function was not found"}));
+}
+
+#[tokio::test]
+async fn guest_sees_environment_and_resolved_variables() {
+    let host = Host::shared();
+    let (status, body) = get(&host.function("probe/env")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["env"], json!({"PROBE_ENV": "from-manifest"}));
+    let variables = &body["variables"];
+    assert_eq!(variables["greeting"]["ok"], "hello from the environment, probe-token");
+    assert_eq!(variables["db_url"]["ok"], database());
+    assert_eq!(variables["api_url"]["ok"], host.url);
+    assert!(body["undefined"]["error"].as_str().unwrap().contains("Undefined"), "{body}");
+}
+
+#[test]
+fn missing_required_variable_is_a_startup_error() {
+    let options = HostOptions::new(database()).without_env("SPIN_VARIABLE_PROBE_TOKEN");
+    let stderr = Host::try_start(&options).err().expect("the host must refuse to start");
+    assert!(stderr.contains("SPIN_VARIABLE_PROBE_TOKEN"), "{stderr}");
+}
+
+#[tokio::test]
+async fn every_postgres_value_type_round_trips() {
+    let host = Host::shared();
+    let (status, body) = post(&host.function("probe/pg/types"), "").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["inserted"], 1);
+    let expected = [
+        ("c_bool", "Boolean", "Boolean(true)"),
+        ("c_char", "Int8", "Int8(65)"),
+        ("c_int2", "Int16", "Int16(-12345)"),
+        ("c_int4", "Int32", "Int32(2000000000)"),
+        ("c_int8", "Int64", "Int64(-9000000000000)"),
+        ("c_float4", "Floating32", "Floating32(1.5)"),
+        ("c_float8", "Floating64", "Floating64(-2.25e100)"),
+        ("c_text", "Str", "Str(\"héllo 'quoted' ✓\")"),
+        ("c_varchar", "Str", "Str(\"varchar value\")"),
+        ("c_bytea", "Binary", "Binary([0, 1, 2, 254, 255])"),
+        ("c_date", "Date", "Date((2024, 2, 29))"),
+        ("c_time", "Time", "Time((23, 59, 58, 123456000))"),
+        ("c_timestamp", "Datetime", "Datetime((1999, 12, 31, 23, 59, 59, 500000000))"),
+        ("c_timestamptz", "Datetime", "Datetime((2023, 11, 14, 22, 13, 20, 0))"),
+        ("c_uuid", "Uuid", "Uuid(\"6f1c7c33-7a4e-4b43-9d55-3f0cf1d2f001\")"),
+        ("c_jsonb", "Jsonb", &format!("Jsonb({:?})", br#"{"a":[1,2.5,"x"],"b":null}"#.to_vec())),
+        ("c_json", "Jsonb", &format!("Jsonb({:?})", br#"{"k":true}"#.to_vec())),
+        ("c_numeric", "Decimal", "Decimal(\"12345678901234567890.0123456789\")"),
+        ("c_int4range", "RangeInt32", "RangeInt32((Some((1, RangeBoundKind::Inclusive)), Some((10, RangeBoundKind::Exclusive))))"),
+        ("c_int8range", "RangeInt64", "RangeInt64((None, Some((5000000000, RangeBoundKind::Exclusive))))"),
+        ("c_numrange", "RangeDecimal", "RangeDecimal((Some((\"1.5\", RangeBoundKind::Exclusive)), Some((\"2.25\", RangeBoundKind::Inclusive))))"),
+        ("c_int4_array", "ArrayInt32", "ArrayInt32([Some(1), None, Some(-3)])"),
+        ("c_int8_array", "ArrayInt64", "ArrayInt64([Some(1099511627776), None])"),
+        ("c_numeric_array", "ArrayDecimal", "ArrayDecimal([Some(\"0.1\"), None, Some(\"-7\")])"),
+        ("c_text_array", "ArrayStr", "ArrayStr([Some(\"a\"), None, Some(\"c,d\")])"),
+        ("c_interval", "Interval", "Interval(Interval { micros: 3723000004, days: 2, months: 14 })"),
+        ("c_null", "Str", "DbNull"),
+    ];
+    // Parameters into table columns and back, parameters straight back through
+    // casts; the all-NULL row reads back as NULL in every column.
+    for part in ["table", "selected"] {
+        let result = &body[part];
+        let columns = result["columns"].as_array().unwrap();
+        let row = result["rows"][0].as_array().unwrap();
+        assert_eq!(columns.len(), expected.len(), "{part}");
+        for (i, (name, ty, value)) in expected.iter().enumerate() {
+            assert_eq!(columns[i]["name"], *name, "{part}");
+            assert_eq!(columns[i]["type"], format!("DbDataType::{ty}"), "{part} {name}");
+            assert_eq!(row[i], format!("DbValue::{value}"), "{part} {name}");
+        }
+    }
+    let nulls = body["table"]["rows"][1].as_array().unwrap();
+    assert!(nulls.iter().all(|v| v == "DbValue::DbNull"), "{nulls:?}");
+    let extra: Vec<&str> = body["extra"]["rows"][0].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert_eq!(
+        extra,
+        [
+            "DbValue::Str(\"bpchar\")",
+            "DbValue::ArrayStr([Some(\"x\"), Some(\"y\")])",
+            "DbValue::Datetime((2024, 1, 2, 1, 4, 5, 0))",
+            "DbValue::Str(\"abc\")",
+            "DbValue::Unsupported([63, 240, 0, 0, 0, 0, 0, 0, 64, 0, 0, 0, 0, 0, 0, 0])",
+            "DbValue::Decimal(\"NaN\")",
+            "DbValue::RangeInt32((None, None))",
+        ]
+    );
+    assert_eq!(body["extra"]["columns"][4]["type"], "DbDataType::Other(\"point\")");
+}
+
+#[tokio::test]
+async fn postgres_errors_reach_the_guest_structured() {
+    let host = Host::shared();
+    let (status, body) = post(&host.function("probe/pg/error"), "").await;
+    assert_eq!(status, 500, "{body}");
+    let error = &body["error"];
+    assert_eq!(error["kind"], "db_error");
+    assert_eq!(error["code"], "22012");
+    assert_eq!(error["severity"], "ERROR");
+    assert_eq!(error["message"], "division by zero");
+}
+
+#[tokio::test]
+async fn postgres_to_a_host_not_allowed_is_refused() {
+    let host = Host::shared();
+    for address in [
+        "postgresql://postgres:postgres@127.0.0.1:1/postgres".to_owned(),
+        database().replace("127.0.0.1", "localhost"),
+        "host=/tmp user=postgres".to_owned(),
+    ] {
+        let (status, body) = post(&host.function("probe/pg/open"), address.clone()).await;
+        assert_eq!(status, 503, "{address}: {body}");
+        assert_eq!(body["error"]["kind"], "connection_failed", "{address}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("not permitted") || message.contains("Unix sockets"), "{address}: {message}");
+    }
+}
+
+#[tokio::test]
+async fn outbound_http_reaches_only_allowed_hosts() {
+    let host = Host::shared();
+    let (status, body) = post(&host.function("probe/http"), format!("{}/health", host.url)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], 200);
+    assert!(body["body"].as_str().unwrap().contains("\"status\":\"ok\""), "{body}");
+    let port = url::Url::parse(&host.url).unwrap().port().unwrap();
+    for denied in [format!("http://localhost:{port}/health"), format!("https://127.0.0.1:{port}/health"), "http://127.0.0.1:9/".to_owned()] {
+        let (status, body) = post(&host.function("probe/http"), denied.clone()).await;
+        assert_eq!(status, 502, "{denied}: {body}");
+        assert!(body["error"].as_str().unwrap().contains("HttpRequestDenied"), "{denied}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn verify_jwt_refuses_missing_bad_expired_and_unsigned_tokens() {
+    let host = Host::shared();
+    let url = host.function("secure-probe/echo");
+    let user = "6f1c7c33-7a4e-4b43-9d55-3f0cf1d2f001";
+    let send = |authorization: Option<String>| {
+        let url = url.clone();
+        async move {
+            let mut request = client().get(&url);
+            if let Some(a) = authorization {
+                request = request.header("authorization", a);
+            }
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, body) = send(None).await;
+    assert_eq!((status, body), (401, json!({"code": 401, "message": "Missing authorization header"})));
+
+    let wrong_secret = ourvidz_jwt::sign(&ourvidz_jwt::access_token_claims("authenticated", Some(user), now(), 3600), b"not-the-project-secret");
+    let expired = token("authenticated", Some(user), now() - 7200, 3600);
+    let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
+    let payload = URL_SAFE_NO_PAD.encode(json!({"role": "service_role", "exp": now() + 3600}).to_string());
+    let unsigned = format!("{header}.{payload}.");
+    for bad in [format!("Bearer {wrong_secret}"), format!("Bearer {expired}"), format!("Bearer {unsigned}"), "Bearer garbage".into(), "Basic abc".into()] {
+        let (status, body) = send(Some(bad.clone())).await;
+        assert_eq!((status, body), (401, json!({"code": 401, "message": "Invalid JWT"})), "{bad}");
+    }
+    let (status, body) = send(Some(format!("Bearer {}", token("authenticated", Some(user), now(), 3600)))).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["headers"]["authorization"].as_str().unwrap().starts_with("Bearer "), "the token reaches the function");
+}
+
+#[tokio::test]
+async fn verify_jwt_off_lets_anonymous_requests_through() {
+    let host = Host::shared();
+    let (status, _) = get(&host.function("probe/echo")).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn cors_preflight_is_answered_by_the_gateway() {
+    let host = Host::shared();
+    let response = client()
+        .request(reqwest::Method::OPTIONS, host.function("secure-probe/echo"))
+        .header("origin", "http://localhost:3000")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let headers = response.headers();
+    assert_eq!(headers["access-control-allow-origin"], "*");
+    assert_eq!(headers["access-control-allow-headers"], "authorization, x-client-info, apikey, content-type");
+    assert!(headers["access-control-allow-methods"].to_str().unwrap().contains("POST"));
+    // Function answers carry the origin header too.
+    let response = client().get(host.function("probe/echo")).send().await.unwrap();
+    assert_eq!(response.headers()["access-control-allow-origin"], "*");
+}
+
+#[tokio::test]
+async fn oversize_body_is_a_json_413() {
+    let host = Host::shared();
+    let limit = 1 << 20;
+    let (status, body) = post(&host.function("probe/echo"), vec![b'x'; limit]).await;
+    assert_eq!((status, body["body_len"].clone()), (200, json!(limit)));
+    let (status, body) = post(&host.function("probe/echo"), vec![b'x'; limit + 1]).await;
+    assert_host_error(status, &body, 413, "larger than the limit");
+    // Without a content-length (chunked) the limit holds while reading.
+    let (status, body) = chunked_post(&host.url, "/functions/v1/probe/echo", (1 << 20) + 4096).await;
+    assert_host_error(status, &body, 413, "larger than the limit");
+}
+
+/// POST `total` bytes with `Transfer-Encoding: chunked` over a raw connection.
+async fn chunked_post(base: &str, path: &str, total: usize) -> (u16, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let authority = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(authority).await.unwrap();
+    let head = format!("POST {path} HTTP/1.1\r\nhost: {authority}\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let chunk = vec![b'y'; 64 << 10];
+    let mut sent = 0;
+    while sent < total {
+        let frame = [format!("{:x}\r\n", chunk.len()).as_bytes(), &chunk, b"\r\n"].concat();
+        if stream.write_all(&frame).await.is_err() {
+            break;
+        }
+        sent += chunk.len();
+    }
+    let _ = stream.write_all(b"0\r\n\r\n").await;
+    let mut response = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response)).await;
+    let text = String::from_utf8_lossy(&response);
+    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn trapping_guest_is_a_json_500() {
+    let host = Host::shared();
+    let response = client().get(host.function("probe/trap")).send().await.unwrap();
+    assert_eq!(response.status(), 500);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body, json!({"code": 500, "message": "Function failed (please check logs)"}));
+    let (status, _) = get(&host.function("probe/echo")).await;
+    assert_eq!(status, 200, "the host keeps serving after a trap");
+}
+
+#[tokio::test]
+async fn slow_guest_times_out_with_a_json_504() {
+    let host = Host::shared();
+    for route in ["probe/sleep", "probe/spin"] {
+        let started = Instant::now();
+        let (status, body) = post(&host.function(route), "20000").await;
+        assert_host_error(status, &body, 504, "within 3000 ms");
+        assert!(started.elapsed() < Duration::from_secs(10), "{route} took {:?}", started.elapsed());
+    }
+    let (status, body) = post(&host.function("probe/sleep"), "10").await;
+    assert_eq!((status, body), (200, json!({"slept_ms": 10})));
+}
+
+#[tokio::test]
+async fn request_log_line_matches_the_request_id_header() {
+    let host = Host::shared();
+    let response = client().get(host.function("probe/echo?log=1")).send().await.unwrap();
+    let id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(response.headers()["sb-request-id"], id.as_str());
+    let echoed: Value = response.json().await.unwrap();
+    assert_eq!(echoed["headers"]["x-request-id"], id, "the function sees the request id");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let line = loop {
+        let found = host.logs().into_iter().find(|l| l.contains(&id));
+        if let Some(line) = found {
+            break line;
+        }
+        assert!(Instant::now() < deadline, "no log line for {id}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let line: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(line["function"], "probe");
+    assert_eq!(line["method"], "GET");
+    assert_eq!(line["path"], "/functions/v1/probe/echo");
+    assert_eq!(line["status"], 200);
+    assert!(line["duration_ms"].as_f64().is_some_and(|d| d >= 0.0));
+}
+
+/// A host whose Postgres pool has one connection, shared by the tests below.
+fn one_connection_host(db_url: &str) -> Host {
+    Host::start(&HostOptions::new(db_url).arg("--pg-pool-size", 1).arg("--pg-pool-wait-ms", 300))
+}
+
+#[tokio::test]
+async fn pooled_connection_is_reset_between_requests() {
+    let host = one_connection_host(database());
+    let count = || async {
+        let (status, body) = post(&host.function("probe/pg/tx/count"), "").await;
+        assert_eq!(status, 200, "{body}");
+        body["rows"][0][0].as_str().unwrap().to_owned()
+    };
+    let before = count().await;
+    // A transaction left open by one request is rolled back, not inherited.
+    let (status, body) = post(&host.function("probe/pg/tx/leave-open"), "").await;
+    assert_eq!((status, body["inserted"].clone()), (200, json!(1)));
+    assert_eq!(count().await, before);
+    // BEGIN ... COMMIT across several calls of one request commits.
+    let (status, body) = post(&host.function("probe/pg/tx/commit"), "").await;
+    assert_eq!(status, 200, "{body}");
+    assert_ne!(count().await, before);
+    // Session settings do not leak to the next request on the same connection.
+    let (status, _) = post(&host.function("probe/pg/session/set"), "").await;
+    assert_eq!(status, 200);
+    let (status, body) = post(&host.function("probe/pg/session/get"), "").await;
+    assert_eq!((status, body["rows"][0][0].clone()), (200, json!("DbValue::Str(\"\")")));
+}
+
+#[tokio::test]
+async fn pool_exhaustion_fails_cleanly_then_recovers() {
+    let host = one_connection_host(database());
+    let url = host.function("probe/pg/hold");
+    let holds: Vec<_> = (0..4).map(|_| tokio::spawn(post_owned(url.clone(), "1500"))).collect();
+    let mut outcomes = Vec::new();
+    for hold in holds {
+        outcomes.push(hold.await.unwrap());
+    }
+    let served = outcomes.iter().filter(|(s, _)| *s == 200).count();
+    let refused: Vec<_> = outcomes.iter().filter(|(s, _)| *s == 503).collect();
+    assert_eq!(served, 1, "{outcomes:?}");
+    assert_eq!(refused.len(), 3, "{outcomes:?}");
+    for (_, body) in refused {
+        assert_eq!(body["error"]["kind"], "connection_failed");
+        assert!(body["error"]["message"].as_str().unwrap().contains("pool exhausted"), "{body}");
+    }
+    let (status, body) = post(&url, "0").await;
+    assert_eq!(status, 200, "the pool serves again: {body}");
+}
+
+async fn post_owned(url: String, body: &'static str) -> (u16, Value) {
+    post(&url, body).await
+}
+
+#[tokio::test]
+async fn database_restart_fails_cleanly_then_recovers_without_a_host_restart() {
+    let cluster = Cluster::start();
+    let host = Host::start(&HostOptions::new(&cluster.url()).arg("--pg-pool-wait-ms", 1000));
+    let (status, body) = post(&host.function("probe/pg/hold"), "0").await;
+    assert_eq!(status, 200, "{body}");
+    cluster.stop();
+    let (status, body) = post(&host.function("probe/pg/hold"), "0").await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["kind"], "connection_failed");
+    cluster.restart();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = post(&host.function("probe/pg/hold"), "0").await;
+        if status == 200 {
+            break;
+        }
+        assert!(status == 503 || status == 500, "{status} {body}");
+        assert!(Instant::now() < deadline, "no recovery: {body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn instance_limit_is_a_json_503_then_recovers() {
+    let host = Host::start(&HostOptions::new(database()).arg("--max-instances", 1));
+    let slow = tokio::spawn(post_owned(host.function("probe/sleep"), "1500"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, body) = post(&host.function("probe/echo"), "").await;
+    assert_host_error(status, &body, 503, "could not be started");
+    assert_eq!(slow.await.unwrap().0, 200);
+    let (status, _) = post(&host.function("probe/echo"), "").await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn shutdown_finishes_in_flight_requests_and_stops_accepting() {
+    let host = Host::start(&HostOptions::new(database()));
+    let url = host.url.clone();
+    let home = host.home.clone();
+    assert!(home.join("runtime.json").is_file(), "up writes its state file");
+    let in_flight = tokio::spawn(post_owned(host.function("probe/sleep"), "1500"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let exit = tokio::task::spawn_blocking(move || host.stop()).await.unwrap();
+    assert!(exit.success(), "{exit:?}");
+    assert_eq!(in_flight.await.unwrap(), (200, json!({"slept_ms": 1500})));
+    assert!(client().get(format!("{url}/health")).send().await.is_err(), "no longer accepting");
+    assert!(!home.join("runtime.json").exists(), "state file removed");
+}
+
+#[test]
+fn token_command_mints_tokens_the_gateway_accepts() {
+    let user = "6f1c7c33-7a4e-4b43-9d55-3f0cf1d2f001";
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ourvidz"))
+        .args(["token", "--user", user, "--ttl", "600"])
+        .env_remove("OURVIDZ_JWT_SECRET")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let claims = ourvidz_jwt::verify(String::from_utf8(output.stdout).unwrap().trim(), support::SECRET, now()).unwrap();
+    assert_eq!((claims.role.as_str(), claims.sub.as_deref()), ("authenticated", Some(user)));
+    assert!(claims.exp.unwrap() <= now() + 600);
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ourvidz"))
+        .args(["token", "--role", "service_role", "--jwt-secret", "another-secret-of-at-least-32-characters"])
+        .output()
+        .unwrap();
+    let claims = ourvidz_jwt::verify(String::from_utf8(output.stdout).unwrap().trim(), b"another-secret-of-at-least-32-characters", now()).unwrap();
+    assert_eq!(claims.role, "service_role");
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_ourvidz")).args(["token"]).output().unwrap();
+    assert!(!refused.status.success(), "authenticated tokens need --user");
+}
+
+#[tokio::test]
+async fn storage_api_is_mounted_under_storage_v1() {
+    let host = Host::shared();
+    let response = client()
+        .get(format!("{}/storage/v1/object/authenticated/workspace-temp/nobody/missing.png", host.url))
+        .bearer_auth(token("authenticated", Some("6f1c7c33-7a4e-4b43-9d55-3f0cf1d2f001"), now(), 600))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_client_error(), "{}", response.status());
+    let body: Value = response.json().await.expect("Storage answers JSON");
+    assert!(body.get("statusCode").is_some() && body.get("message").is_some(), "{body}");
+}
