@@ -1,0 +1,326 @@
+//! The end-to-end harness: one whole local stack per test.
+//!
+//! [`Stack::start`] creates a fresh database in the Postgres at
+//! `OURVIDZ_TEST_PG` (bootstrap + `create extension ourvidz`, so the extension
+//! must be installed), starts the real `ourvidz up` binary on it as a child
+//! process (the four release components of `functions/spin.toml` on the
+//! wasmtime host, the Storage API on a temporary directory), and waits for
+//! `/health`. Tests then speak HTTP to the functions and the Storage API, SQL to
+//! the database, and run the reference worker (`ourvidz-worker`'s library) in
+//! process. Nothing is mocked. Dropping the stack stops the server and drops
+//! the database.
+//!
+//! Prerequisites (scripts/test.sh builds them): `cargo build -p ourvidz-runtime`
+//! and the components with `cargo build --target wasm32-wasip2 --release`.
+
+use std::collections::BTreeSet;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Value};
+use tokio_postgres::NoTls;
+use uuid::Uuid;
+
+pub use reqwest::{Method, StatusCode};
+
+/// The JWT secret the test stacks sign with (not Supabase's public default,
+/// so a token minted for another stack never works here by accident).
+const SECRET: &str = "e2e-secret-e2e-secret-e2e-secret-e2e-secret";
+
+/// A running stack.
+pub struct Stack {
+    /// Base URL of the gateway (`/functions/v1`, `/storage/v1`).
+    pub api: String,
+    /// Superuser URL of this stack's own database.
+    pub db_url: String,
+    admin_url: String,
+    db_name: String,
+    home: tempfile::TempDir,
+    server: Child,
+    http: reqwest::Client,
+}
+
+/// A JSON answer: the status and the parsed body (every answer must be JSON).
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: Value,
+    pub content_type: String,
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repository root")
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target"))
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port()
+}
+
+fn now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_secs() as i64
+}
+
+fn with_database(url: &str, db: &str) -> String {
+    match url.rsplit_once('/') {
+        Some((base, _)) => format!("{base}/{db}"),
+        None => panic!("OURVIDZ_TEST_PG is not a postgresql:// URL with a database: {url}"),
+    }
+}
+
+async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, NoTls).await.unwrap_or_else(|e| panic!("connect {url}: {e}"));
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    client
+}
+
+impl Stack {
+    /// Start a stack on a fresh database.
+    pub async fn start() -> Stack {
+        let admin_url = std::env::var("OURVIDZ_TEST_PG").expect(
+            "OURVIDZ_TEST_PG is not set: these tests need a running Postgres 15 with the ourvidz \
+             extension installed (scripts/test.sh e2e sets it up)",
+        );
+        let db_name = format!("e2e_{}", Uuid::new_v4().simple());
+        let admin = connect(&admin_url).await;
+        admin.batch_execute(&format!("create database {db_name}")).await.expect("create database");
+        let db_url = with_database(&admin_url, &db_name);
+        let db = connect(&db_url).await;
+        let bootstrap = std::fs::read_to_string(repo_root().join("pg_extension/bootstrap/supabase_compat.sql"))
+            .expect("read the bootstrap");
+        db.batch_execute(&bootstrap).await.expect("apply the bootstrap");
+        db.batch_execute("create extension ourvidz").await.expect("create extension ourvidz (is it installed?)");
+
+        let home = tempfile::tempdir().expect("a temporary OURVIDZ_HOME");
+        let port = free_port();
+        let binary = target_dir().join("debug/ourvidz");
+        assert!(binary.exists(), "{} is missing: cargo build -p ourvidz-runtime", binary.display());
+        let server = Command::new(&binary)
+            .current_dir(repo_root())
+            .env("OURVIDZ_HOME", home.path())
+            .env("OURVIDZ_JWT_SECRET", SECRET)
+            .args(["up", "--no-build", "--no-worker", "--db-url", &db_url])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .arg("--compile-cache")
+            .arg(repo_root().join(".ourvidz/wasm-cache"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", binary.display()));
+        let stack = Stack {
+            api: format!("http://127.0.0.1:{port}"),
+            db_url,
+            admin_url,
+            db_name,
+            home,
+            server,
+            http: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("http client"),
+        };
+        stack.wait_until_healthy().await;
+        stack
+    }
+
+    async fn wait_until_healthy(&self) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            if let Ok(response) = self.http.get(format!("{}/health", self.api)).send().await {
+                if response.status().is_success() {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "the stack at {} did not become healthy", self.api);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// A new user in auth.users.
+    pub async fn new_user(&self) -> Uuid {
+        let id = Uuid::new_v4();
+        self.sql()
+            .await
+            .execute("insert into auth.users (id, email) values ($1, $2)", &[&id, &format!("{id}@example.com")])
+            .await
+            .expect("insert user");
+        id
+    }
+
+    /// A superuser SQL connection to this stack's database.
+    pub async fn sql(&self) -> tokio_postgres::Client {
+        connect(&self.db_url).await
+    }
+
+    /// A user's access token, valid for an hour.
+    pub fn user_token(&self, user: Uuid) -> String {
+        self.token("authenticated", Some(user), 3600)
+    }
+
+    /// The service role key.
+    pub fn service_token(&self) -> String {
+        self.token("service_role", None, 3600)
+    }
+
+    /// Any token signed with this stack's secret.
+    pub fn token(&self, role: &str, sub: Option<Uuid>, ttl: i64) -> String {
+        let sub = sub.map(|s| s.to_string());
+        ourvidz_jwt::sign(&ourvidz_jwt::access_token_claims(role, sub.as_deref(), now(), ttl), SECRET.as_bytes())
+    }
+
+    /// Call an edge function with a JSON body (or none).
+    pub async fn call(&self, method: Method, function: &str, token: Option<&str>, body: Option<Value>) -> Answer {
+        let mut request = self.http.request(method, format!("{}/functions/v1/{function}", self.api));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        self.answer(request).await
+    }
+
+    /// Send a prepared request and read its JSON answer.
+    pub async fn answer(&self, request: reqwest::RequestBuilder) -> Answer {
+        let response = request.send().await.expect("the stack answers");
+        let status = response.status();
+        let content_type =
+            response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+        let text = response.text().await.expect("a body");
+        let body = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("answer {status} is not JSON ({e}): {text:?}"));
+        Answer { status, body, content_type }
+    }
+
+    /// A raw request to the gateway, for bodies that are not JSON.
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, format!("{}{path}", self.api))
+    }
+
+    /// Queue a job as `user` and return its id.
+    pub async fn queue(&self, user: Uuid, body: Value) -> Uuid {
+        let answer = self.call(Method::POST, "queue-job", Some(&self.user_token(user)), Some(body)).await;
+        assert_eq!(answer.status, StatusCode::ACCEPTED, "queue-job: {:?}", answer.body);
+        answer.body["job"]["id"].as_str().and_then(|id| id.parse().ok()).expect("a job id")
+    }
+
+    /// Options for a reference worker talking to this stack.
+    pub fn worker_options(&self, worker_id: &str) -> ourvidz_worker::Options {
+        ourvidz_worker::Options {
+            db_url: self.db_url.clone(),
+            api_url: self.api.clone(),
+            service_role_key: self.service_token(),
+            worker_id: Some(worker_id.to_string()),
+            concurrency: 2,
+            once: true,
+            poll_interval: 1,
+            drain_interval: 0,
+            lease_seconds: 60,
+            size: 64,
+            video_frames: 2,
+            fps: 2,
+            shutdown_grace: 10,
+        }
+    }
+
+    /// Run a worker until the queue is empty.
+    pub async fn run_worker(&self, options: &ourvidz_worker::Options) -> ourvidz_worker::Summary {
+        ourvidz_worker::run(options, std::future::pending()).await.expect("the worker runs")
+    }
+
+    /// Drain the storage deletion outbox through the workspace-actions function.
+    pub async fn drain(&self) -> Value {
+        let answer = self
+            .call(
+                Method::POST,
+                "workspace-actions",
+                Some(&self.service_token()),
+                Some(json!({"action": "drain_storage_deletions", "max_items": 1000})),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "drain: {:?}", answer.body);
+        answer.body
+    }
+
+    /// The orphan audit: SQL's view (storage_orphans) and the files on disk
+    /// against storage.objects. Empty when every object has its row and back.
+    pub async fn orphans(&self) -> Vec<String> {
+        let db = self.sql().await;
+        let mut found: Vec<String> = db
+            .query("select kind || ' ' || bucket_id || '/' || object_name from storage_orphans()", &[])
+            .await
+            .expect("storage_orphans()")
+            .iter()
+            .map(|row| row.get::<_, String>(0))
+            .collect();
+        let rows: BTreeSet<String> = db
+            .query("select bucket_id || '/' || name from storage.objects", &[])
+            .await
+            .expect("storage.objects")
+            .iter()
+            .map(|row| row.get::<_, String>(0))
+            .collect();
+        let files = self.stored_files();
+        found.extend(files.difference(&rows).map(|f| format!("file_without_metadata {f}")));
+        found.extend(rows.difference(&files).map(|r| format!("metadata_without_file {r}")));
+        found
+    }
+
+    /// Every object file under the Storage API's root, as `bucket/name`.
+    pub fn stored_files(&self) -> BTreeSet<String> {
+        fn walk(dir: &Path, root: &Path, out: &mut BTreeSet<String>) {
+            let Ok(entries) = std::fs::read_dir(dir) else { return };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                let name = entry.file_name();
+                if name.to_string_lossy().starts_with('.') {
+                    continue;
+                }
+                if path.is_dir() {
+                    walk(&path, root, out);
+                } else if let Ok(relative) = path.strip_prefix(root) {
+                    out.insert(relative.to_string_lossy().into_owned());
+                }
+            }
+        }
+        let root = self.storage_root();
+        let mut out = BTreeSet::new();
+        walk(&root, &root, &mut out);
+        out
+    }
+
+    /// Where the Storage API keeps object files.
+    pub fn storage_root(&self) -> PathBuf {
+        self.home.path().join("storage")
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.server.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.server.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+        let admin_url = self.admin_url.clone();
+        let statement = format!("drop database if exists {} with (force)", self.db_name);
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            runtime.block_on(async {
+                let client = connect(&admin_url).await;
+                client.batch_execute(&statement).await.ok()
+            })
+        })
+        .join();
+    }
+}
