@@ -10,6 +10,8 @@
 #   regress   pg_regress + isolation suite against both builds: the extension,
 #             and the pure-SQL migrations (after checking they are not stale)
 #   native    cargo test of the native crates (JWT, Storage API, runtime, edge, worker)
+#   e2e       the whole stack: the Spin components (release) on the runtime, the
+#             Storage API, the worker, against a database with the extension
 #
 # Test clusters live under $OURVIDZ_HOME (default <repo>/.ourvidz) and are
 # stopped on exit. Nothing here needs a server to be running beforehand.
@@ -110,14 +112,23 @@ stage_native() {
     stage "native crates"
     start_test_cluster
     cargo test --workspace --exclude ourvidz --exclude queue-job --exclude job-callback \
-        --exclude workspace-actions --exclude delete-workspace-item
+        --exclude workspace-actions --exclude delete-workspace-item --exclude ourvidz-e2e
+}
+
+stage_e2e() {
+    stage "end to end: components, runtime, Storage API, worker"
+    cargo build -p ourvidz-runtime -p ourvidz-worker
+    cargo build --target wasm32-wasip2 --release \
+        -p queue-job -p job-callback -p workspace-actions -p delete-workspace-item
+    start_test_cluster
+    cargo test -p ourvidz-e2e
 }
 
 bash "$root/scripts/setup.sh"
 
 stages=("$@")
 if [ "${#stages[@]}" -eq 0 ]; then
-    stages=(pgrx install regress native)
+    stages=(pgrx install regress native e2e)
 fi
 for name in "${stages[@]}"; do
     "stage_$name"
