@@ -27,7 +27,7 @@ cd "$root"
 
 expired=${1:-1000000}
 live=${2:-250000}
-dir=$root/.ourvidz/bench-pg
+dir=$(ourvidz_home "$root")/bench-pg
 port=54339
 
 bash scripts/setup.sh >/dev/null

@@ -19,7 +19,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=lib/pg.sh
 . "$root/scripts/lib/pg.sh"
 
-home=${OURVIDZ_HOME:-$root/.ourvidz}
+home=$(ourvidz_home "$root")
 dir=$home/db
 port=${OURVIDZ_DB_PORT:-54322}
 password=postgres

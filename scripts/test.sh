@@ -22,7 +22,7 @@ cd "$root"
 # shellcheck source=lib/pg.sh
 . "$root/scripts/lib/pg.sh"
 
-home=${OURVIDZ_HOME:-$root/.ourvidz}
+home=$(ourvidz_home "$root")
 test_pg=$home/test-pg
 test_port=${OURVIDZ_TEST_PORT:-54329}
 regress_dir=pg_extension/tests/pg_regress

@@ -12,6 +12,10 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 bash scripts/setup.sh
+# shellcheck source=lib/pg.sh
+. scripts/lib/pg.sh
+OURVIDZ_HOME=$(ourvidz_home "$root")
+export OURVIDZ_HOME
 (cd pg_extension && cargo pgrx install --pg-config /usr/bin/pg_config >/dev/null)
 cargo build -p ourvidz-runtime -p ourvidz-worker
 exec target/debug/ourvidz up "$@"

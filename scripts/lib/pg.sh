@@ -67,3 +67,18 @@ pg_psql() {
     shift 2
     PGOPTIONS="-c client_min_messages=warning" "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$dir/run" -p "$port" -U postgres "$@"
 }
+
+# ourvidz_home ROOT: where clusters and stack data live — $OURVIDZ_HOME, else
+# ROOT/.ourvidz. When we are root and the postgres user cannot reach ROOT (a
+# checkout under /root, say), the server could not open its own data
+# directory there, so a per-checkout directory under /var/tmp is used instead.
+ourvidz_home() {
+    local root=$1
+    if [ -n "${OURVIDZ_HOME:-}" ]; then
+        echo "$OURVIDZ_HOME"
+    elif [ "$(id -u)" -eq 0 ] && ! runuser -u postgres -- test -x "$root"; then
+        echo "/var/tmp/ourvidz-$(printf '%s' "$root" | md5sum | cut -c1-12)"
+    else
+        echo "$root/.ourvidz"
+    fi
+}
