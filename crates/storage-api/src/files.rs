@@ -15,8 +15,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use axum::body::Body;
-use futures_util::StreamExt;
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
 use md5::{Digest, Md5};
 use tokio::fs::{self, File};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -98,15 +98,16 @@ impl Store {
         Ok(TempFile { file, guard: RemoveOnDrop(path), md5: Md5::new(), size: 0, limit })
     }
 
-    /// Stream a request body into a temp file of at most `limit` bytes.
-    pub async fn receive(&self, body: Body, limit: u64) -> Result<Written, StorageError> {
+    /// Stream uploaded content into a temp file of at most `limit` bytes.
+    pub async fn receive(
+        &self,
+        content: impl Stream<Item = Result<Bytes, StorageError>>,
+        limit: u64,
+    ) -> Result<Written, StorageError> {
         let mut temp = self.create_temp(limit).await?;
-        let mut stream = body.into_data_stream();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|_| {
-                StorageError::InvalidRequest("Request stream closed before upload could complete".into())
-            })?;
-            temp.write(&chunk).await?;
+        let mut content = std::pin::pin!(content);
+        while let Some(chunk) = content.next().await {
+            temp.write(&chunk?).await?;
         }
         temp.finish().await
     }

@@ -142,16 +142,6 @@ async fn bucket_mime_types_refuse_unlisted_types_with_415_and_accept_wildcards()
 }
 
 #[tokio::test]
-async fn multipart_uploads_are_refused_rather_than_stored_as_is() {
-    let stack = start().await;
-    let alice = user();
-    let name = format!("{}/form.bin", alice.id);
-    let reply = stack.upload(&alice.token, "open", &name, "multipart/form-data; boundary=x", b"--x--", false).await;
-    reply.assert_error(400, "400", "InvalidRequest");
-    assert_eq!(stack.rows("open", &name).await, 0);
-}
-
-#[tokio::test]
 async fn upload_to_a_missing_bucket_is_bucket_not_found() {
     let stack = start().await;
     let alice = user();

@@ -4,9 +4,7 @@
 
 mod common;
 
-use std::time::Duration;
-
-use common::{service_token, start, user, Stack};
+use common::{eventually, service_token, start, user, Stack};
 use futures_util::future::join_all;
 use md5::{Digest, Md5};
 
@@ -203,35 +201,12 @@ async fn an_interrupted_upload_leaves_nothing() {
     let alice = user();
     let name = format!("{}/cut.png", alice.id);
     let head = format!(
-        "POST /storage/v1/object/media/{name} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\ncontent-type: image/png\r\ncontent-length: 1000\r\n\r\n",
+        "POST /storage/v1/object/media/{name} HTTP/1.1\r\nauthorization: Bearer {}\r\ncontent-type: image/png\r\ncontent-length: 1000",
         alice.token
     );
-    {
-        use tokio::io::AsyncWriteExt;
-        let mut stream = tokio::net::TcpStream::connect(stack.addr).await.unwrap();
-        stream.write_all(head.as_bytes()).await.unwrap();
-        stream.write_all(&[b'x'; 300]).await.unwrap();
-        stream.flush().await.unwrap();
-        // Hang up once the server is streaming into a temp file.
-        let mut streaming = false;
-        for _ in 0..50 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            if !stack.temp_files().is_empty() {
-                streaming = true;
-                break;
-            }
-        }
-        assert!(streaming, "the upload never reached a temp file");
-    }
-    let mut clean = false;
-    for _ in 0..50 {
-        if stack.all_files().is_empty() {
-            clean = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(clean, "left behind: {:?}", stack.all_files());
+    let streaming = stack.hang_up_when(&head, &[b'x'; 300], || !stack.temp_files().is_empty()).await;
+    assert!(streaming, "the upload never reached a temp file");
+    assert!(eventually(|| stack.all_files().is_empty()).await, "left behind: {:?}", stack.all_files());
     assert_eq!(stack.rows("media", &name).await, 0);
 }
 

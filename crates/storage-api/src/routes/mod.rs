@@ -5,6 +5,7 @@
 mod bucket;
 mod delete;
 mod download;
+mod incoming;
 mod list;
 mod sign;
 mod transfer;

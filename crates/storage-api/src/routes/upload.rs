@@ -1,26 +1,26 @@
 //! Uploads: `POST /object/{bucket}/{*path}` creates an object (or, with
 //! `x-upsert: true`, creates or overwrites it) and `PUT` always upserts, as
-//! supabase's createObject/updateObject. The raw body is the content,
-//! `content-type` its mime type, `cache-control` its caching (multipart form
-//! uploads, which supabase also takes, are refused).
+//! supabase's createObject/updateObject. The content is the raw body or the
+//! file part of a `multipart/form-data` form, described as [`Incoming`] says.
 //!
-//! Everything that can refuse the upload is checked before a byte is read:
-//! the bucket's mime types and size (against `content-length`), the path on
-//! disk, and the row-level security policies, by writing the row in a
-//! transaction that is rolled back (supabase's `canUpload`). The body is then
-//! streamed to a temp file under the size cap, and [`publish`] writes the row
-//! for real and puts the file in place atomically.
+//! Everything that can refuse the upload is checked before the file's first
+//! byte is read: the bucket's mime types and size (against a raw body's
+//! `content-length`), the path on disk, and the row-level security policies,
+//! by writing the row in a transaction that is rolled back (supabase's
+//! `canUpload`). The file is then streamed to a temp file under the size cap,
+//! and [`publish`] writes the row for real and puts the file in place atomically.
 
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{header as h, HeaderMap};
+use axum::http::HeaderMap;
 use axum::Json;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
 
-use super::{check_mime, creation_error, header, publish, size_limit, to_completion, wants_upsert, Answer};
+use super::incoming::Incoming;
+use super::{check_mime, creation_error, publish, size_limit, to_completion, wants_upsert, Answer};
 use crate::auth;
 use crate::db::{self, Deletes, ObjectWrite};
 use crate::error::StorageError;
@@ -58,34 +58,28 @@ async fn upload(
     let caller = auth::require(&headers, &app.jwt_secret)?;
     let bucket = BucketId::parse(&bucket)?;
     let key = ObjectKey::parse(&name)?;
-    let mimetype = header(&headers, h::CONTENT_TYPE).unwrap_or("application/octet-stream").to_owned();
-    // Supabase also accepts multipart forms; this API takes the raw file only,
-    // and refuses forms rather than storing their envelope as the object.
-    if mimetype.starts_with("multipart/form-data") {
-        return Err(StorageError::InvalidRequest("multipart uploads are not supported: send the file as the raw body".into()));
-    }
-    let cache_control = header(&headers, h::CACHE_CONTROL).unwrap_or("no-cache").to_owned();
-    let declared_length = header(&headers, h::CONTENT_LENGTH).and_then(|len| len.parse::<u64>().ok());
-
-    let mut client = app.pool.get().await?;
-    let settings = db::find_bucket(&client, &bucket).await?.ok_or(StorageError::NoSuchBucket)?;
-    check_mime(&mimetype, &settings, &key)?;
+    let settings = db::find_bucket(&*app.pool.get().await?, &bucket).await?.ok_or(StorageError::NoSuchBucket)?;
     let limit = size_limit(&settings, &key, app.max_upload_bytes);
-    if declared_length.is_some_and(|length| length > limit) {
+    // No database connection is held while a form's head is read from the client.
+    let incoming = Incoming::read(&headers, body, limit).await?;
+    check_mime(&incoming.mimetype, &settings, &key)?;
+    if incoming.known_size().is_some_and(|size| size > limit) {
         return Err(StorageError::EntityTooLarge);
     }
     let path = app.store.object_path(&bucket, &key)?;
     app.store.check_placeable(&path, &key).await?;
 
+    let Incoming { mimetype, cache_control, declared_length, content } = incoming;
     let mut object =
         ObjectWrite::new(bucket, key, &caller, json!({"mimetype": mimetype, "contentLength": declared_length}), None);
+    let mut client = app.pool.get().await?;
     let tx = db::begin_as(&mut client, &caller, Deletes::Forbidden).await?;
     db::write_object(&tx, &object, upsert).await.map_err(creation_error)?;
     tx.rollback().await?;
     // The connection goes back to the pool while the body streams in.
     drop(client);
 
-    let content = app.store.receive(body, limit).await?;
+    let content = app.store.receive(content.into_stream(), limit).await?;
     object.metadata = json!({
         "eTag": content.etag,
         "size": content.size,

@@ -15,7 +15,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use ourvidz_storage_api::{router, StorageConfig};
@@ -126,6 +126,17 @@ pub async fn database() -> String {
         })
         .await
         .clone()
+}
+
+/// Whether `check` holds within 5 seconds, polling every 20 ms.
+pub async fn eventually(mut check: impl FnMut() -> bool) -> bool {
+    for _ in 0..250 {
+        if check() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
 }
 
 /// A user: their id and an access token.
@@ -251,6 +262,23 @@ impl Stack {
         self.send(request.body(body.to_vec()), Some(token)).await
     }
 
+    /// Send `form` as `multipart/form-data` with `method` (POST or PUT), and `x-upsert: true` if `upsert`.
+    pub async fn upload_form(
+        &self,
+        method: reqwest::Method,
+        token: &str,
+        bucket: &str,
+        name: &str,
+        form: reqwest::multipart::Form,
+        upsert: bool,
+    ) -> Reply {
+        let mut request = self.http.request(method, self.url(&format!("/object/{bucket}/{name}"))).multipart(form);
+        if upsert {
+            request = request.header("x-upsert", "true");
+        }
+        self.send(request, Some(token)).await
+    }
+
     pub async fn put(&self, token: &str, bucket: &str, name: &str, mime: &str, body: &[u8]) -> Reply {
         let request = self.http.put(self.url(&format!("/object/{bucket}/{name}"))).header("content-type", mime);
         self.send(request.body(body.to_vec()), Some(token)).await
@@ -293,6 +321,18 @@ impl Stack {
         let text = String::from_utf8_lossy(&answer).into_owned();
         let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
         (status, text)
+    }
+
+    /// Send `head` (as for [`Stack::raw`]) and the start of a longer `body`,
+    /// then hang up once `ready` holds: a client that disconnects mid-upload.
+    /// Whether `ready` held before the wait ran out.
+    pub async fn hang_up_when(&self, head: &str, body: &[u8], ready: impl FnMut() -> bool) -> bool {
+        let mut stream = tokio::net::TcpStream::connect(self.addr).await.unwrap();
+        let request = format!("{head}\r\nhost: {}\r\n\r\n", self.addr);
+        stream.write_all(request.as_bytes()).await.unwrap();
+        stream.write_all(body).await.unwrap();
+        stream.flush().await.unwrap();
+        eventually(ready).await
     }
 
     /// The database as superuser.
