@@ -1192,6 +1192,34 @@ begin
 end;
 $$;
 
+-- The assets a request names: a list of ids, or every asset of one job of the
+-- caller (404 when the caller has none there, exactly as for a job that does
+-- not exist). Read under RLS.
+create function ourvidz_private.requested_assets(asset_ids uuid[], job_id uuid)
+returns uuid[]
+language plpgsql
+stable
+set search_path = pg_catalog, public
+as $$
+declare
+    found_ids uuid[];
+begin
+    if (asset_ids is null) = (job_id is null) then
+        raise exception using errcode = 'PT400', message = 'give exactly one of asset_ids and job_id';
+    end if;
+    if asset_ids is not null then
+        return ourvidz_private.require_ids(asset_ids, 'asset_ids');
+    end if;
+    found_ids := array(select w.id from workspace_assets w
+                       where w.job_id = requested_assets.job_id and w.user_id = auth.uid()
+                       order by w.asset_index);
+    if cardinality(found_ids) = 0 then
+        raise exception using errcode = 'PT404', message = 'nothing of yours matched';
+    end if;
+    return found_ids;
+end;
+$$;
+
 -- Record (or cancel) save intents for the caller's own destination paths.
 create function ourvidz_private.record_save_intents(paths text[])
 returns void
@@ -1309,7 +1337,13 @@ end;
 $$;
 
 -- prepare_workspace_save --------------------------------------------------------------
-create function prepare_workspace_save(asset_ids uuid[])
+-- A collection that is not the caller's is refused here, before anything is
+-- copied.
+create function prepare_workspace_save(
+    asset_ids uuid[] default null,
+    job_id uuid default null,
+    collection_id uuid default null
+)
 returns jsonb
 language plpgsql
 set search_path = pg_catalog, public
@@ -1325,7 +1359,12 @@ declare
     items jsonb := '[]';
     failed jsonb := '[]';
 begin
-    foreach wanted in array ourvidz_private.require_ids(asset_ids, 'asset_ids') loop
+    if prepare_workspace_save.collection_id is not null and not exists (
+        select 1 from user_collections c where c.id = prepare_workspace_save.collection_id and c.user_id = uid
+    ) then
+        raise exception using errcode = 'PT404', message = 'collection not found';
+    end if;
+    foreach wanted in array ourvidz_private.requested_assets(asset_ids, job_id) loop
         select * into asset from workspace_assets w where w.id = wanted and w.user_id = uid;
         if not found then
             select l.id into saved_id from user_library l where l.user_id = uid and l.source_asset_id = wanted;
@@ -1456,14 +1495,14 @@ end;
 $$;
 
 -- discard_workspace_assets / clear_workspace -------------------------------------------
-create function discard_workspace_assets(asset_ids uuid[])
+create function discard_workspace_assets(asset_ids uuid[] default null, job_id uuid default null)
 returns jsonb
 language plpgsql
 set search_path = pg_catalog, public
 as $$
 declare
     uid uuid := ourvidz_private.require_user();
-    wanted uuid[] := ourvidz_private.require_ids(asset_ids, 'asset_ids');
+    wanted uuid[] := ourvidz_private.requested_assets(asset_ids, job_id);
     gone uuid[];
 begin
     with deleted as (
@@ -1539,19 +1578,21 @@ begin
 end;
 $$;
 
-revoke execute on function list_workspace(integer, jsonb), prepare_workspace_save(uuid[]),
-    save_workspace_assets(jsonb, uuid, text, text[]), discard_workspace_assets(uuid[]),
+revoke execute on function list_workspace(integer, jsonb), prepare_workspace_save(uuid[], uuid, uuid),
+    save_workspace_assets(jsonb, uuid, text, text[]), discard_workspace_assets(uuid[], uuid),
     clear_workspace(), delete_workspace_items(uuid, uuid)
     from public, anon;
-grant execute on function list_workspace(integer, jsonb), prepare_workspace_save(uuid[]),
-    save_workspace_assets(jsonb, uuid, text, text[]), discard_workspace_assets(uuid[]),
+grant execute on function list_workspace(integer, jsonb), prepare_workspace_save(uuid[], uuid, uuid),
+    save_workspace_assets(jsonb, uuid, text, text[]), discard_workspace_assets(uuid[], uuid),
     clear_workspace(), delete_workspace_items(uuid, uuid)
     to authenticated, service_role;
 revoke execute on function ourvidz_private.require_user(), ourvidz_private.require_ids(uuid[], text),
+    ourvidz_private.requested_assets(uuid[], uuid),
     ourvidz_private.record_save_intents(text[]), ourvidz_private.cancel_save_intents(text[]),
     ourvidz_private.asset_json(workspace_assets)
     from public;
 grant execute on function ourvidz_private.require_user(), ourvidz_private.require_ids(uuid[], text),
+    ourvidz_private.requested_assets(uuid[], uuid),
     ourvidz_private.record_save_intents(text[]), ourvidz_private.cancel_save_intents(text[]),
     ourvidz_private.asset_json(workspace_assets)
     to authenticated, service_role;
@@ -1777,28 +1818,43 @@ grant execute on function ourvidz_private.object_is_owned_by_a_row(text, text),
 -- ==== pg_extension/sql/realtime.sql ====
 
 -- Supabase Realtime: the tables the workspace page subscribes to (seed 000:
--- useLibraryFirstWorkspace) publish their changes when the supabase_realtime
--- publication exists (on Supabase it does; on a plain Postgres it doesn't, and
--- this is a no-op). REPLICA IDENTITY FULL puts the whole old row in UPDATE and
--- DELETE events, which clients need to know *which* asset left the workspace
--- and Realtime needs to apply RLS to them.
+-- useLibraryFirstWorkspace) publish their changes through the
+-- supabase_realtime publication. On Supabase it exists and the tables are added
+-- at install; on a plain Postgres it doesn't and nothing happens. A project
+-- that turns Realtime on later runs `select ourvidz_private.publish_to_realtime()`.
+-- REPLICA IDENTITY FULL puts the whole old row in UPDATE and DELETE events,
+-- which clients need to know *which* asset left the workspace and Realtime
+-- needs to apply RLS to them.
 
 alter table jobs replica identity full;
 alter table workspace_assets replica identity full;
 alter table user_library replica identity full;
 
-do $$
+-- Returns the tables it added (none when there is no publication, or when
+-- they are all in it already).
+create function ourvidz_private.publish_to_realtime()
+returns text[]
+language plpgsql
+set search_path = pg_catalog, public
+as $$
 declare
     published text;
+    added text[] := '{}';
 begin
     if not exists (select 1 from pg_publication where pubname = 'supabase_realtime') then
-        return;
+        return added;
     end if;
     foreach published in array array['jobs', 'workspace_assets', 'user_library'] loop
         if not exists (select 1 from pg_publication_tables
                        where pubname = 'supabase_realtime' and schemaname = 'public' and tablename = published) then
             execute format('alter publication supabase_realtime add table public.%I', published);
+            added := added || published;
         end if;
     end loop;
-end
+    return added;
+end;
 $$;
+
+revoke execute on function ourvidz_private.publish_to_realtime() from public;
+
+select ourvidz_private.publish_to_realtime();

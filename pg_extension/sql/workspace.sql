@@ -46,6 +46,34 @@ begin
 end;
 $$;
 
+-- The assets a request names: a list of ids, or every asset of one job of the
+-- caller (404 when the caller has none there, exactly as for a job that does
+-- not exist). Read under RLS.
+create function ourvidz_private.requested_assets(asset_ids uuid[], job_id uuid)
+returns uuid[]
+language plpgsql
+stable
+set search_path = pg_catalog, public
+as $$
+declare
+    found_ids uuid[];
+begin
+    if (asset_ids is null) = (job_id is null) then
+        raise exception using errcode = 'PT400', message = 'give exactly one of asset_ids and job_id';
+    end if;
+    if asset_ids is not null then
+        return ourvidz_private.require_ids(asset_ids, 'asset_ids');
+    end if;
+    found_ids := array(select w.id from workspace_assets w
+                       where w.job_id = requested_assets.job_id and w.user_id = auth.uid()
+                       order by w.asset_index);
+    if cardinality(found_ids) = 0 then
+        raise exception using errcode = 'PT404', message = 'nothing of yours matched';
+    end if;
+    return found_ids;
+end;
+$$;
+
 -- Record (or cancel) save intents for the caller's own destination paths.
 create function ourvidz_private.record_save_intents(paths text[])
 returns void
@@ -163,7 +191,13 @@ end;
 $$;
 
 -- prepare_workspace_save --------------------------------------------------------------
-create function prepare_workspace_save(asset_ids uuid[])
+-- A collection that is not the caller's is refused here, before anything is
+-- copied.
+create function prepare_workspace_save(
+    asset_ids uuid[] default null,
+    job_id uuid default null,
+    collection_id uuid default null
+)
 returns jsonb
 language plpgsql
 set search_path = pg_catalog, public
@@ -179,7 +213,12 @@ declare
     items jsonb := '[]';
     failed jsonb := '[]';
 begin
-    foreach wanted in array ourvidz_private.require_ids(asset_ids, 'asset_ids') loop
+    if prepare_workspace_save.collection_id is not null and not exists (
+        select 1 from user_collections c where c.id = prepare_workspace_save.collection_id and c.user_id = uid
+    ) then
+        raise exception using errcode = 'PT404', message = 'collection not found';
+    end if;
+    foreach wanted in array ourvidz_private.requested_assets(asset_ids, job_id) loop
         select * into asset from workspace_assets w where w.id = wanted and w.user_id = uid;
         if not found then
             select l.id into saved_id from user_library l where l.user_id = uid and l.source_asset_id = wanted;
@@ -310,14 +349,14 @@ end;
 $$;
 
 -- discard_workspace_assets / clear_workspace -------------------------------------------
-create function discard_workspace_assets(asset_ids uuid[])
+create function discard_workspace_assets(asset_ids uuid[] default null, job_id uuid default null)
 returns jsonb
 language plpgsql
 set search_path = pg_catalog, public
 as $$
 declare
     uid uuid := ourvidz_private.require_user();
-    wanted uuid[] := ourvidz_private.require_ids(asset_ids, 'asset_ids');
+    wanted uuid[] := ourvidz_private.requested_assets(asset_ids, job_id);
     gone uuid[];
 begin
     with deleted as (
@@ -393,19 +432,21 @@ begin
 end;
 $$;
 
-revoke execute on function list_workspace(integer, jsonb), prepare_workspace_save(uuid[]),
-    save_workspace_assets(jsonb, uuid, text, text[]), discard_workspace_assets(uuid[]),
+revoke execute on function list_workspace(integer, jsonb), prepare_workspace_save(uuid[], uuid, uuid),
+    save_workspace_assets(jsonb, uuid, text, text[]), discard_workspace_assets(uuid[], uuid),
     clear_workspace(), delete_workspace_items(uuid, uuid)
     from public, anon;
-grant execute on function list_workspace(integer, jsonb), prepare_workspace_save(uuid[]),
-    save_workspace_assets(jsonb, uuid, text, text[]), discard_workspace_assets(uuid[]),
+grant execute on function list_workspace(integer, jsonb), prepare_workspace_save(uuid[], uuid, uuid),
+    save_workspace_assets(jsonb, uuid, text, text[]), discard_workspace_assets(uuid[], uuid),
     clear_workspace(), delete_workspace_items(uuid, uuid)
     to authenticated, service_role;
 revoke execute on function ourvidz_private.require_user(), ourvidz_private.require_ids(uuid[], text),
+    ourvidz_private.requested_assets(uuid[], uuid),
     ourvidz_private.record_save_intents(text[]), ourvidz_private.cancel_save_intents(text[]),
     ourvidz_private.asset_json(workspace_assets)
     from public;
 grant execute on function ourvidz_private.require_user(), ourvidz_private.require_ids(uuid[], text),
+    ourvidz_private.requested_assets(uuid[], uuid),
     ourvidz_private.record_save_intents(text[]), ourvidz_private.cancel_save_intents(text[]),
     ourvidz_private.asset_json(workspace_assets)
     to authenticated, service_role;

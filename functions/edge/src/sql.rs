@@ -11,6 +11,7 @@
 //! everything else to a generic 500 whose detail only reaches stderr.
 
 use crate::auth::DbSession;
+use crate::bodies::Target;
 use crate::error::{EdgeError, ErrorKind};
 use serde_json::Value;
 use uuid::Uuid;
@@ -70,20 +71,14 @@ pub fn list_workspace(page_size: u32, before: Option<&Value>) -> SqlCall {
     }
 }
 
-pub fn prepare_workspace_save(asset_ids: &[Uuid]) -> SqlCall {
+/// `prepare_workspace_save` for the listed assets, or for every asset of one
+/// job of the caller (the SQL answers 404 when the caller has none there). A
+/// collection that is not the caller's is refused there too, before any copy.
+pub fn prepare_workspace_save(target: &Target, collection_id: Option<Uuid>) -> SqlCall {
+    let (asset_ids, job_id) = target_params(target);
     SqlCall {
-        statement: "select public.prepare_workspace_save($1::text[]::uuid[])::text",
-        params: vec![uuids(asset_ids)],
-    }
-}
-
-/// `prepare_workspace_save` for every asset of one job. The ids are read
-/// under the caller's RLS, so another user's job yields an empty list.
-pub fn prepare_workspace_save_for_job(job_id: Uuid) -> SqlCall {
-    SqlCall {
-        statement: "select public.prepare_workspace_save(array(select id from public.workspace_assets \
-                    where job_id = $1::text::uuid order by asset_index))::text",
-        params: vec![SqlParam::Text(job_id.to_string())],
+        statement: "select public.prepare_workspace_save($1::text[]::uuid[], $2::text::uuid, $3::text::uuid)::text",
+        params: vec![asset_ids, job_id, SqlParam::optional_text(collection_id.map(|id| id.to_string()))],
     }
 }
 
@@ -104,19 +99,20 @@ pub fn save_workspace_assets(
     }
 }
 
-pub fn discard_workspace_assets(asset_ids: &[Uuid]) -> SqlCall {
+/// `discard_workspace_assets` for the listed assets, or every asset of one job.
+pub fn discard_workspace_assets(target: &Target) -> SqlCall {
+    let (asset_ids, job_id) = target_params(target);
     SqlCall {
-        statement: "select public.discard_workspace_assets($1::text[]::uuid[])::text",
-        params: vec![uuids(asset_ids)],
+        statement: "select public.discard_workspace_assets($1::text[]::uuid[], $2::text::uuid)::text",
+        params: vec![asset_ids, job_id],
     }
 }
 
-/// `discard_workspace_assets` for every asset of one job, read under RLS.
-pub fn discard_workspace_assets_for_job(job_id: Uuid) -> SqlCall {
-    SqlCall {
-        statement: "select public.discard_workspace_assets(array(select id from public.workspace_assets \
-                    where job_id = $1::text::uuid order by asset_index))::text",
-        params: vec![SqlParam::Text(job_id.to_string())],
+/// The `asset_ids`, `job_id` pair of parameters naming a [`Target`].
+fn target_params(target: &Target) -> (SqlParam, SqlParam) {
+    match target {
+        Target::Assets(ids) => (uuids(ids), SqlParam::Null),
+        Target::Job(job_id) => (SqlParam::Null, SqlParam::Text(job_id.to_string())),
     }
 }
 
@@ -311,9 +307,8 @@ mod tests {
         let call = enqueue_job(&json!({"mode": "image"}), None);
         assert_eq!(call.params, vec![SqlParam::Text(r#"{"mode":"image"}"#.into()), SqlParam::Null]);
         assert!(call.statement.contains("$1::text::jsonb"));
-        let ids = [Uuid::nil()];
-        let call = discard_workspace_assets(&ids);
-        assert_eq!(call.params, vec![SqlParam::TextArray(vec![Uuid::nil().to_string()])]);
+        let call = discard_workspace_assets(&Target::Assets(vec![Uuid::nil()]));
+        assert_eq!(call.params, vec![SqlParam::TextArray(vec![Uuid::nil().to_string()]), SqlParam::Null]);
         assert!(call.statement.ends_with("::text"));
         let call = complete_storage_deletions(&[3, 4]);
         assert_eq!(call.params, vec![SqlParam::TextArray(vec!["3".into(), "4".into()])]);
@@ -321,16 +316,14 @@ mod tests {
 
     #[test]
     fn every_call_returns_one_text_column() {
-        let ids = [Uuid::nil()];
+        let ids = Target::Assets(vec![Uuid::nil()]);
         let calls = [
             enqueue_job(&json!({}), Some("k")),
             record_job_result(&json!({})),
             list_workspace(20, None),
-            prepare_workspace_save(&ids),
-            prepare_workspace_save_for_job(Uuid::nil()),
+            prepare_workspace_save(&ids, Some(Uuid::nil())),
             save_workspace_assets(&json!([]), None, None, None),
             discard_workspace_assets(&ids),
-            discard_workspace_assets_for_job(Uuid::nil()),
             clear_workspace(),
             delete_workspace_items(Some(Uuid::nil()), None),
             claim_storage_deletions(10),
@@ -343,6 +336,15 @@ mod tests {
             let placeholders = (1..=call.params.len()).all(|i| call.statement.contains(&format!("${i}::text")));
             assert!(placeholders, "{}", call.statement);
         }
+    }
+
+    #[test]
+    fn a_job_target_binds_job_id_and_leaves_asset_ids_null() {
+        let job = Uuid::nil();
+        let call = prepare_workspace_save(&Target::Job(job), None);
+        assert_eq!(call.params, vec![SqlParam::Null, SqlParam::Text(job.to_string()), SqlParam::Null]);
+        let call = discard_workspace_assets(&Target::Job(job));
+        assert_eq!(call.params, vec![SqlParam::Null, SqlParam::Text(job.to_string())]);
     }
 
     #[test]

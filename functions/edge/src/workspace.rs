@@ -187,12 +187,6 @@ fn list(answer: &Value, key: &str) -> Vec<Value> {
     answer.get(key).and_then(Value::as_array).cloned().unwrap_or_default()
 }
 
-/// Whether a by-job save/discard matched none of the caller's assets (then
-/// the job is *not found*: another user's job looks exactly like no job).
-pub fn matched_nothing(answer: &Value, keys: &[&str]) -> bool {
-    keys.iter().all(|key| list(answer, key).is_empty())
-}
-
 // -------------------------------------------------------------------- drain
 
 /// Claimed outbox entries of one bucket, at most [`MAX_DELETE_PREFIXES`].
@@ -360,13 +354,6 @@ mod tests {
         let items = save_items(&prepared.to_copy.iter().collect::<Vec<_>>());
         assert_eq!(items[0]["asset_id"], ASSET);
         assert_eq!(items[0]["destination_thumbnail_path"], format!("{USER}/thumbnails/{LIBRARY}.jpg"));
-    }
-
-    #[test]
-    fn nothing_matched_is_detected_over_all_lists() {
-        assert!(matched_nothing(&json!({"discarded": [], "failed": []}), &["discarded", "failed"]));
-        assert!(!matched_nothing(&json!({"discarded": ["a"], "failed": []}), &["discarded", "failed"]));
-        assert!(matched_nothing(&json!({"items": [], "failed": []}), &["items", "failed"]));
     }
 
     #[test]

@@ -82,14 +82,7 @@ struct Save {
 impl Save {
     async fn run(self, ctx: &Context, user: User, target: Target) -> Result<ApiResponse, EdgeError> {
         let db = ctx.db().await?;
-        let step1 = match &target {
-            Target::Assets(ids) => sql::prepare_workspace_save(ids),
-            Target::Job(job_id) => sql::prepare_workspace_save_for_job(*job_id),
-        };
-        let answer = db.call(user.session(), step1).await?;
-        if matches!(target, Target::Job(_)) && workspace::matched_nothing(&answer, &["items", "failed"]) {
-            return Err(job_not_found());
-        }
+        let answer = db.call(user.session(), sql::prepare_workspace_save(&target, self.collection_id)).await?;
         let prepared = workspace::read_prepared(answer, user.id)?;
 
         let outcomes = join_all(prepared.to_copy.iter().map(|item| copy(ctx, &user, item))).await;
@@ -138,19 +131,8 @@ async fn copy(ctx: &Context, user: &User, item: &CopyItem) -> Result<(), Storage
 }
 
 async fn discard(ctx: &Context, user: User, target: Target) -> Result<ApiResponse, EdgeError> {
-    let call = match &target {
-        Target::Assets(ids) => sql::discard_workspace_assets(ids),
-        Target::Job(job_id) => sql::discard_workspace_assets_for_job(*job_id),
-    };
-    let answer = ctx.db().await?.call(user.session(), call).await?;
-    if matches!(target, Target::Job(_)) && workspace::matched_nothing(&answer, &["discarded", "failed"]) {
-        return Err(job_not_found());
-    }
+    let answer = ctx.db().await?.call(user.session(), sql::discard_workspace_assets(&target)).await?;
     Ok(response::json(200, &answer))
-}
-
-fn job_not_found() -> EdgeError {
-    EdgeError::not_found("no workspace assets of yours belong to this job")
 }
 
 async fn drain(ctx: &Context, service: ServiceRole, max_items: u32) -> Result<ApiResponse, EdgeError> {

@@ -105,6 +105,22 @@ select save_workspace_assets('[{"asset_id": "20000000-0000-4000-8000-0000000000f
 rollback to savepoint attack;
 select prepare_workspace_save('{}');
 rollback to savepoint attack;
+-- by job: every asset of one of her jobs; a job with none of hers is not found
+-- (bob's, or her queued job without assets); exactly one of ids and job
+select jsonb_array_length(prepare_workspace_save(job_id => '10000000-0000-4000-8000-000000000002') -> 'items') as prepared_by_job;
+savepoint attack;
+select prepare_workspace_save(job_id => '20000000-0000-4000-8000-000000000001');
+rollback to savepoint attack;
+select prepare_workspace_save(job_id => '10000000-0000-4000-8000-000000000003');
+rollback to savepoint attack;
+select prepare_workspace_save();
+rollback to savepoint attack;
+select prepare_workspace_save('{20000000-0000-4000-8000-0000000000ff}', '10000000-0000-4000-8000-000000000002');
+rollback to savepoint attack;
+-- a collection that is not hers is refused before anything is copied
+select prepare_workspace_save(job_id => '10000000-0000-4000-8000-000000000002',
+                              collection_id => '30000000-0000-4000-8000-00000000000b');
+rollback to savepoint attack;
 -- bob cannot save alice's assets, even with her prepared items
 reset role;
 select regress.act_as('bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb');
@@ -121,11 +137,12 @@ select regress.stable(discard_workspace_assets(array(select id from alice_assets
 savepoint attack;
 select delete_workspace_items(job_id => '10000000-0000-4000-8000-000000000002');
 rollback to savepoint attack;
+select discard_workspace_assets(job_id => '10000000-0000-4000-8000-000000000002');
+rollback to savepoint attack;
 reset role;
 select regress.act_as('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa');
 select jsonb_array_length(answer -> 'discarded') as discarded, answer -> 'failed' as failed
-from (select discard_workspace_assets(array(
-    select id from workspace_assets where job_id = '10000000-0000-4000-8000-000000000002')) as answer) a;
+from (select discard_workspace_assets(job_id => '10000000-0000-4000-8000-000000000002') as answer) a;
 select jsonb_array_length(delete_workspace_items(asset_id => (
     select id from workspace_assets where job_id = '10000000-0000-4000-8000-000000000001')) -> 'deleted') as deleted_one;
 savepoint attack;
