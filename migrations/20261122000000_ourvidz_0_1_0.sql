@@ -96,7 +96,11 @@ create table jobs (
     -- what the worker needs (ARCHITECTURE.md: queue columns)
     mode text not null check (mode in ('image', 'video')),
     prompt text not null check (char_length(prompt) between 1 and 4000),
-    model text not null check (char_length(model) between 1 and 100),
+    -- a worker may look the model up by name: no traversal, no odd characters
+    model text not null
+        constraint jobs_model_check check (char_length(model) between 1 and 100
+                                           and model ~ '^[A-Za-z0-9][A-Za-z0-9._:/-]*$'
+                                           and strpos(model, '..') = 0),
     quality text not null default 'fast' check (quality in ('fast', 'high')),
     batch_size integer not null,
     generation_seed bigint not null,
@@ -783,8 +787,10 @@ begin
     end if;
     job_model := coalesce(ourvidz_private.json_field(request, 'model', 'string') #>> '{}',
                           case job_mode when 'image' then 'sdxl' else 'wan' end);
-    if char_length(job_model) not between 1 and 100 then
-        raise exception using errcode = 'PT400', message = 'model must be between 1 and 100 characters';
+    if char_length(job_model) not between 1 and 100
+       or job_model !~ '^[A-Za-z0-9][A-Za-z0-9._:/-]*$' or strpos(job_model, '..') > 0 then
+        raise exception using errcode = 'PT400',
+            message = 'model must be 1 to 100 letters, digits, ".", "_", ":", "/" or "-", without ".."';
     end if;
     job_batch := coalesce(ourvidz_private.json_integer(request, 'batch_size', 1, 4),
                           case job_mode when 'image' then 3 else 1 end);

@@ -23,7 +23,11 @@ create table jobs (
     -- what the worker needs (ARCHITECTURE.md: queue columns)
     mode text not null check (mode in ('image', 'video')),
     prompt text not null check (char_length(prompt) between 1 and 4000),
-    model text not null check (char_length(model) between 1 and 100),
+    -- a worker may look the model up by name: no traversal, no odd characters
+    model text not null
+        constraint jobs_model_check check (char_length(model) between 1 and 100
+                                           and model ~ '^[A-Za-z0-9][A-Za-z0-9._:/-]*$'
+                                           and strpos(model, '..') = 0),
     quality text not null default 'fast' check (quality in ('fast', 'high')),
     batch_size integer not null,
     generation_seed bigint not null,
