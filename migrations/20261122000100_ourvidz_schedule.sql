@@ -3,7 +3,7 @@
 
 -- Scheduled maintenance with pg_cron, when pg_cron is installed; otherwise a
 -- notice and nothing else (enable pg_cron, then apply this again).
---   every 5 minutes: cleanup_expired_workspace_assets() — bounded batches
+--   every minute: cleanup_expired_workspace_assets() — at most 50,000 rows a call
 --   hourly:          reclaim_orphaned_objects() — uploads and copies nobody owns
 -- The deletion outbox itself is drained through the Storage API by the
 -- workspace-actions function (action "drain_storage_deletions", service role),
@@ -14,7 +14,7 @@ begin
         raise notice 'pg_cron is not installed: ourvidz maintenance is not scheduled';
         return;
     end if;
-    perform cron.schedule('ourvidz-cleanup-expired-workspace-assets', '*/5 * * * *',
+    perform cron.schedule('ourvidz-cleanup-expired-workspace-assets', '* * * * *',
                           'select public.cleanup_expired_workspace_assets()');
     perform cron.schedule('ourvidz-reclaim-orphaned-objects', '17 * * * *',
                           'select public.reclaim_orphaned_objects()');

@@ -8,32 +8,46 @@
 //! expiry order with `FOR UPDATE SKIP LOCKED` (rows a user or a concurrent
 //! cleanup holds are left for the next run, never waited on) and deletes them;
 //! a call stops after `max_batches`, so one call's transaction is bounded, and
-//! pg_cron simply calls again. The objects those rows owned are written to the
+//! pg_cron simply calls again. Each batch starts after the last
+//! `(expires_at, id)` the previous one took: rows this call deleted stay in the
+//! index until the call commits, and re-walking them would make a call
+//! quadratic in its size. The objects those rows owned are written to the
 //! storage deletion outbox by the table's statement trigger, in the same
 //! statement, so a crash can never separate "row gone" from "file queued".
 //! The plpgsql twin is in `sql/twins/cleanup.sql`.
 
 use pgrx::prelude::*;
 
+/// One batch: delete up to $1 expired rows after the cursor ($2, $3), and
+/// answer how many went and the new cursor (the last row taken).
 const DELETE_BATCH: &str = "
     with doomed as (
-        select id
+        select id, expires_at
         from public.workspace_assets
         where expires_at < now()
-        order by expires_at
+          and (expires_at, id) > (coalesce($2, '-infinity'::timestamptz),
+                                  coalesce($3, '00000000-0000-0000-0000-000000000000'::uuid))
+        order by expires_at, id
         limit $1
         for update skip locked
+    ),
+    gone as (
+        delete from public.workspace_assets w
+        using doomed
+        where w.id = doomed.id
+        returning doomed.expires_at, doomed.id
     )
-    delete from public.workspace_assets w
-    using doomed
-    where w.id = doomed.id";
+    select (select count(*) from gone), g.expires_at, g.id
+    from gone g
+    order by g.expires_at desc, g.id desc
+    limit 1";
 
 /// Delete up to `max_batches` × `batch_size` expired workspace rows; returns
 /// how many were deleted. Callable with no arguments (pg_cron).
 #[pg_extern(volatile, parallel_unsafe)]
 fn cleanup_expired_workspace_assets(
     batch_size: default!(i32, 1000),
-    max_batches: default!(i32, 100),
+    max_batches: default!(i32, 50),
 ) -> i64 {
     if batch_size < 1 || max_batches < 1 {
         ereport!(
@@ -43,14 +57,24 @@ fn cleanup_expired_workspace_assets(
         );
     }
     Spi::connect_mut(|client| {
-        let statement = client.prepare_mut(DELETE_BATCH, &[pg_sys::INT4OID.into()])?;
+        let statement = client.prepare_mut(
+            DELETE_BATCH,
+            &[pg_sys::INT4OID.into(), pg_sys::TIMESTAMPTZOID.into(), pg_sys::UUIDOID.into()],
+        )?;
         let mut removed: i64 = 0;
+        let mut after: (Option<TimestampWithTimeZone>, Option<pgrx::Uuid>) = (None, None);
         for _ in 0..max_batches {
-            let deleted = client.update(&statement, None, &[batch_size.into()])?.len() as i64;
+            let batch = client.update(&statement, None, &[batch_size.into(), after.0.into(), after.1.into()])?;
+            if batch.is_empty() {
+                break;
+            }
+            let (deleted, last_expiry, last_id) = batch.first().get_three::<i64, TimestampWithTimeZone, pgrx::Uuid>()?;
+            let deleted = deleted.unwrap_or(0);
             removed += deleted;
             if deleted < i64::from(batch_size) {
                 break;
             }
+            after = (last_expiry, last_id);
             check_for_interrupts!();
         }
         Ok::<_, pgrx::spi::SpiError>(removed)
@@ -103,6 +127,14 @@ mod tests {
         assert_eq!(Spi::get_one::<i64>("select cleanup_expired_workspace_assets(10, 2)"), Ok(Some(20)));
         assert_eq!(Spi::get_one::<i64>("select cleanup_expired_workspace_assets(10, 2)"), Ok(Some(5)));
         assert_eq!(Spi::get_one::<i64>("select cleanup_expired_workspace_assets()"), Ok(Some(0)));
+    }
+
+    #[pg_test]
+    fn rows_sharing_one_expiry_are_all_reached_across_batches() {
+        // every row has the same expires_at: the cursor must order by id too
+        seed(23, 0);
+        assert_eq!(Spi::get_one::<i64>("select cleanup_expired_workspace_assets(4, 100)"), Ok(Some(23)));
+        assert_eq!(Spi::get_one::<i64>("select count(*) from workspace_assets"), Ok(Some(0)));
     }
 
     #[pg_test(error = "batch_size and max_batches must be positive")]

@@ -1,6 +1,7 @@
 //! Benchmarks of the whole stack (not tests; not run by CI):
 //!
-//!   OURVIDZ_TEST_PG=... cargo bench -p ourvidz-e2e --bench stack
+//!   cargo build --release -p ourvidz-runtime
+//!   OURVIDZ_E2E_PROFILE=release OURVIDZ_TEST_PG=... cargo bench -p ourvidz-e2e --bench stack
 //!
 //! 1. claim throughput of the queue alone: `claim_jobs(worker, 10)` then the
 //!    River-style "set completed if running" UPDATE, no-op jobs burned down by

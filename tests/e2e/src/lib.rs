@@ -100,7 +100,9 @@ impl Stack {
 
         let home = tempfile::tempdir().expect("a temporary OURVIDZ_HOME");
         let port = free_port();
-        let binary = target_dir().join("debug/ourvidz");
+        // the benchmarks run the release build (OURVIDZ_E2E_PROFILE=release)
+        let profile = std::env::var("OURVIDZ_E2E_PROFILE").unwrap_or_else(|_| "debug".into());
+        let binary = target_dir().join(profile).join("ourvidz");
         assert!(binary.exists(), "{} is missing: cargo build -p ourvidz-runtime", binary.display());
         let server = Command::new(&binary)
             .current_dir(repo_root())
