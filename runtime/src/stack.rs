@@ -200,7 +200,6 @@ async fn serve(
         root: options.home.join("storage"),
         database_url: db_url.to_owned(),
         jwt_secret: secret.clone(),
-        public_url: api_url.clone(),
         max_upload_bytes: options.max_upload_bytes,
     })
     .await

@@ -32,10 +32,6 @@ pub struct StorageConfig {
     pub database_url: String,
     /// The project's HS256 JWT secret, for access tokens (and, derived, for signed URLs).
     pub jwt_secret: Vec<u8>,
-    /// Where the stack is reachable, e.g. `http://127.0.0.1:54321`. Signed URLs
-    /// are answered relative to `/storage/v1`, as Supabase does and storage-js
-    /// expects; clients prefix them with this base plus `/storage/v1`.
-    pub public_url: String,
     /// Largest upload accepted, whatever a bucket's `file_size_limit` says.
     pub max_upload_bytes: u64,
 }

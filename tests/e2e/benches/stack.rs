@@ -2,6 +2,7 @@
 //!
 //!   cargo build --release -p ourvidz-runtime
 //!   OURVIDZ_E2E_PROFILE=release OURVIDZ_TEST_PG=... cargo bench -p ourvidz-e2e --bench stack
+//!   (BENCH_ONLY=claim,callback,e2e,listing runs a part)
 //!
 //! 1. claim throughput of the queue alone: `claim_jobs(worker, 10)` then the
 //!    River-style "set completed if running" UPDATE, no-op jobs burned down by
@@ -167,9 +168,9 @@ async fn callback_throughput(stack: &Stack) {
 async fn end_to_end(stack: &Stack) {
     println!("== end to end: queue-job → worker (render 256 px, upload, callback) → completed");
     for workers in [1, 2, 4] {
-        let jobs = 40;
+        let jobs = 200;
         let mut users = Vec::new();
-        for _ in 0..jobs / 4 {
+        for _ in 0..jobs / 5 {
             users.push(stack.new_user().await);
         }
         let started = Instant::now();
@@ -201,17 +202,19 @@ async fn listing_latency(stack: &Stack) {
          set ourvidz.max_active_jobs = 1000000;
          insert into jobs (id, user_id, job_type, mode, prompt, model, batch_size, generation_seed, status, created_at)
          select gen_random_uuid(), case when g < 2500 then '{target}'::uuid else u.id end,
-                'image_fast', 'image', 'bench', 'sdxl', 4, g, 'completed', now() - make_interval(secs => g)
+                'image_fast', 'image', 'listing', 'sdxl', 4, g, 'completed', now() - make_interval(secs => g)
          from generate_series(0, 249999) g join u on u.n = g % 999 + 1;
          insert into workspace_assets (user_id, job_id, asset_index, asset_type, temp_storage_path, file_size_bytes,
                                        mime_type, generation_seed, original_prompt, model_used, width, height)
          select j.user_id, j.id, i, 'image', format('%s/%s/%s.png', j.user_id, j.id, i), 1000, 'image/png', 1,
                 'bench', 'sdxl', 64, 64
-         from jobs j cross join generate_series(0, 3) i;
-         vacuum analyze;"
+         from jobs j cross join generate_series(0, 3) i
+         where j.prompt = 'listing';"
     ))
     .await
     .expect("load 1,000,000 assets");
+    db.batch_execute("vacuum analyze jobs").await.expect("vacuum jobs");
+    db.batch_execute("vacuum analyze workspace_assets").await.expect("vacuum workspace_assets");
     let token = stack.user_token(target);
     let mut latencies = Vec::new();
     for _ in 0..200 {
@@ -241,11 +244,25 @@ async fn listing_latency(stack: &Stack) {
              percentile(&sql, 0.5), percentile(&sql, 0.99));
 }
 
+/// Whether to run a phase: all of them, or those named in BENCH_ONLY
+/// (comma-separated: claim, callback, e2e, listing).
+fn wanted(phase: &str) -> bool {
+    std::env::var("BENCH_ONLY").map_or(true, |only| only.split(',').any(|p| p.trim() == phase))
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let stack = Stack::start().await;
-    claim_throughput(&stack).await;
-    callback_throughput(&stack).await;
-    end_to_end(&stack).await;
-    listing_latency(&stack).await;
+    if wanted("claim") {
+        claim_throughput(&stack).await;
+    }
+    if wanted("callback") {
+        callback_throughput(&stack).await;
+    }
+    if wanted("e2e") {
+        end_to_end(&stack).await;
+    }
+    if wanted("listing") {
+        listing_latency(&stack).await;
+    }
 }

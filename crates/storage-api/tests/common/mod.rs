@@ -205,7 +205,6 @@ pub async fn start() -> Stack {
         root: dir.path().join("root"),
         database_url: db_url.clone(),
         jwt_secret: SECRET.to_vec(),
-        public_url: "http://127.0.0.1:54321".into(),
         max_upload_bytes: MAX_UPLOAD,
     })
     .await
