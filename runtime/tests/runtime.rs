@@ -429,13 +429,27 @@ async fn database_restart_fails_cleanly_then_recovers_without_a_host_restart() {
     }
 }
 
+/// Poll the echo route until it answers 503: the only instance is taken, so
+/// the request started before is in flight. Panics if that never happens
+/// while `slow` runs.
+async fn until_instance_is_taken(host: &Host, slow: &tokio::task::JoinHandle<(u16, serde_json::Value)>) {
+    loop {
+        let (status, body) = post(&host.function("probe/echo"), "").await;
+        if status == 503 {
+            assert_host_error(status, &body, 503, "could not be started");
+            return;
+        }
+        assert_eq!(status, 200, "{body}");
+        assert!(!slow.is_finished(), "the slow request ended before it was seen in flight");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test]
 async fn instance_limit_is_a_json_503_then_recovers() {
     let host = Host::start(&HostOptions::new(database()).arg("--max-instances", 1));
-    let slow = tokio::spawn(post_owned(host.function("probe/sleep"), "1500"));
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let (status, body) = post(&host.function("probe/echo"), "").await;
-    assert_host_error(status, &body, 503, "could not be started");
+    let slow = tokio::spawn(post_owned(host.function("probe/sleep"), "3000"));
+    until_instance_is_taken(&host, &slow).await;
     assert_eq!(slow.await.unwrap().0, 200);
     let (status, _) = post(&host.function("probe/echo"), "").await;
     assert_eq!(status, 200);
@@ -443,15 +457,15 @@ async fn instance_limit_is_a_json_503_then_recovers() {
 
 #[tokio::test]
 async fn shutdown_finishes_in_flight_requests_and_stops_accepting() {
-    let host = Host::start(&HostOptions::new(database()));
+    let host = Host::start(&HostOptions::new(database()).arg("--max-instances", 1));
     let url = host.url.clone();
     let home = host.home.clone();
     assert!(home.join("runtime.json").is_file(), "up writes its state file");
-    let in_flight = tokio::spawn(post_owned(host.function("probe/sleep"), "1500"));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let in_flight = tokio::spawn(post_owned(host.function("probe/sleep"), "3000"));
+    until_instance_is_taken(&host, &in_flight).await;
     let exit = tokio::task::spawn_blocking(move || host.stop()).await.unwrap();
     assert!(exit.success(), "{exit:?}");
-    assert_eq!(in_flight.await.unwrap(), (200, json!({"slept_ms": 1500})));
+    assert_eq!(in_flight.await.unwrap(), (200, json!({"slept_ms": 3000})));
     assert!(client().get(format!("{url}/health")).send().await.is_err(), "no longer accepting");
     assert!(!home.join("runtime.json").exists(), "state file removed");
 }
