@@ -54,14 +54,15 @@ struct ServedBy(String);
 #[derive(Clone)]
 struct ErrorDetail(String);
 
-/// The whole application: health, storage, functions, request logging.
-pub fn router(app: Arc<AppState>, storage: Router) -> Router {
-    Router::new()
-        .route("/health", get(health))
-        .fallback(functions)
-        .with_state(app)
-        .nest("/storage/v1", storage)
-        .layer(middleware::from_fn(log_request))
+/// The whole application: health, the Supabase-compatible services mounted
+/// at their prefixes (`/storage/v1`, ...), the functions for every other
+/// path, and request logging around all of it.
+pub fn router(app: Arc<AppState>, services: Vec<(&'static str, Router)>) -> Router {
+    let mut router = Router::new().route("/health", get(health)).fallback(functions).with_state(app);
+    for (prefix, service) in services {
+        router = router.nest(prefix, service);
+    }
+    router.layer(middleware::from_fn(log_request))
 }
 
 async fn health(State(app): State<Arc<AppState>>) -> Json<serde_json::Value> {

@@ -204,6 +204,8 @@ async fn serve(
     })
     .await
     .map_err(|e| StackError::Storage(e.to_string()))?;
+    // The Supabase-compatible services, each mounted at its prefix.
+    let services = vec![("/storage/v1", storage)];
 
     let app = Arc::new(AppState {
         manifest,
@@ -247,7 +249,7 @@ async fn serve(
 
     let finished = crate::server::serve(
         listener,
-        crate::server::router(app, storage),
+        crate::server::router(app, services),
         shutdown_signal(),
         options.shutdown_grace,
     )

@@ -125,6 +125,46 @@ pub fn verify(token: &str, secret: &[u8], now: i64) -> Result<Claims, JwtError> 
     Ok(Claims { role, sub, exp, raw })
 }
 
+/// The keys a project verifies access tokens with. Every service that checks
+/// tokens (gateway, functions, Storage, REST, Realtime) takes one of these, so
+/// the accepted algorithms and keys are decided in one place.
+#[derive(Clone)]
+pub struct Verifier {
+    secret: Vec<u8>,
+}
+
+impl Verifier {
+    /// Tokens signed with the project's legacy HS256 secret.
+    pub fn hs256(secret: &[u8]) -> Verifier {
+        Verifier { secret: secret.to_vec() }
+    }
+
+    /// Verify `token` at time `now` (seconds since the epoch); see [`verify`].
+    pub fn verify(&self, token: &str, now: i64) -> Result<Claims, JwtError> {
+        verify(token, &self.secret, now)
+    }
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier").finish_non_exhaustive()
+    }
+}
+
+/// The token of an `Authorization` header value: what follows the `Bearer`
+/// scheme (any case) and its whitespace, as supabase/storage's
+/// `authorization.replace(/^Bearer\s+/i, '')` and the functions gateway read
+/// it. `None` for another scheme or an empty token. The one parser of the
+/// project: gateway, functions, Storage, REST and Realtime all use it.
+pub fn bearer_token(authorization: &str) -> Option<&str> {
+    let (scheme, rest) = authorization.split_at_checked(6)?;
+    if !scheme.eq_ignore_ascii_case("bearer") || !rest.starts_with(char::is_whitespace) {
+        return None;
+    }
+    let token = rest.trim();
+    (!token.is_empty()).then_some(token)
+}
+
 /// Sign `claims` with HS256. Used by the CLI and tests to mint dev tokens.
 pub fn sign(claims: &Map<String, Value>, secret: &[u8]) -> String {
     let header = Header { alg: "HS256".into(), typ: Some("JWT".into()) };
@@ -244,6 +284,23 @@ mod tests {
         for token in ["", "a.b", "a.b.c.d", "!!!.???.***", &forge("not json", "{}", "")] {
             assert_eq!(verify(token, SECRET, NOW), Err(JwtError::Malformed), "{token}");
         }
+    }
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive_and_needs_a_token() {
+        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("bearer   abc "), Some("abc"));
+        assert_eq!(bearer_token("BEARER\tabc"), Some("abc"));
+        for value in ["", "Bearer", "Bearer ", "Bearerabc", "Basic abc", "Bearé abc"] {
+            assert_eq!(bearer_token(value), None, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn verifier_checks_with_its_secret() {
+        let verifier = Verifier::hs256(SECRET);
+        assert!(verifier.verify(&user_token(3600), NOW).is_ok());
+        assert_eq!(Verifier::hs256(b"other").verify(&user_token(3600), NOW), Err(JwtError::BadSignature));
     }
 
     #[test]
