@@ -64,4 +64,20 @@ if ! grep -q '^pg15 *= *"/usr/bin/pg_config"' "$pgrx_config" 2>/dev/null; then
     cargo pgrx init --pg15 /usr/bin/pg_config >/dev/null
 fi
 
+# JavaScript test clients (tests/js) ------------------------------------------
+# Node >= 20 ships with this machine image (Debian's own nodejs is 18, too old for
+# supabase-js); the packages are pinned by tests/js/package-lock.json and installed
+# again whenever the lockfile is newer than the installed tree.
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$node_major" -lt 20 ] || ! command -v npm >/dev/null 2>&1; then
+    echo "setup: tests/js need Node >= 20 with npm (found: $(node --version 2>/dev/null || echo none))" >&2
+    exit 1
+fi
+js_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/js
+if [ ! -f "$js_dir/node_modules/.package-lock.json" ] \
+    || [ "$js_dir/package-lock.json" -nt "$js_dir/node_modules/.package-lock.json" ]; then
+    log "npm ci in tests/js"
+    (cd "$js_dir" && npm ci --no-audit --no-fund)
+fi
+
 log "ready"

@@ -12,6 +12,8 @@
 #   native    cargo test of the native crates (JWT, Storage API, runtime, edge, worker)
 #   e2e       the whole stack: the Spin components (release) on the runtime, the
 #             Storage API, the worker, against a database with the extension
+#   js        the same stack through the JavaScript clients (supabase-js under
+#             node --test, tests/js)
 #
 # Test clusters live under $OURVIDZ_HOME (default <repo>/.ourvidz) and are
 # stopped on exit. Nothing here needs a server to be running beforehand.
@@ -124,11 +126,21 @@ stage_e2e() {
     cargo test -p ourvidz-e2e
 }
 
+stage_js() {
+    stage "JavaScript clients: supabase-js against the stack"
+    cargo build -p ourvidz-runtime -p ourvidz-worker
+    cargo build --target wasm32-wasip2 --release \
+        -p queue-job -p job-callback -p workspace-actions -p delete-workspace-item
+    start_test_cluster
+    # Node 20 has a WebSocket (supabase-js's realtime client needs one) behind this flag.
+    node --experimental-websocket --test tests/js/
+}
+
 bash "$root/scripts/setup.sh"
 
 stages=("$@")
 if [ "${#stages[@]}" -eq 0 ]; then
-    stages=(pgrx install regress native e2e)
+    stages=(pgrx install regress native e2e js)
 fi
 for name in "${stages[@]}"; do
     "stage_$name"
