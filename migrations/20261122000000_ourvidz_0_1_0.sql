@@ -6,8 +6,9 @@
 
 -- plpgsql/SQL twins of src/storage_path.rs, for the pure-SQL build (hosted
 -- Supabase loads no shared library). They must answer exactly as the Rust
--- functions do — same results, same error messages — which the pg_regress
--- suite checks by running against both builds.
+-- functions do — same results, same error messages: tests/differential feeds
+-- both the same generated paths, and the pg_regress suite runs against both
+-- builds.
 
 -- Control characters are Unicode category Cc, as Rust's char::is_control.
 create function normalize_storage_path(path text, bucket text default null)
@@ -30,7 +31,9 @@ begin
         raise exception using errcode = '22023', message = 'storage path contains a control character';
     end if;
     name := ltrim(path, '/');
-    foreach prefix in array coalesce(array[bucket], array['workspace-temp', 'user-library']) loop
+    -- no bucket named: either of ours (`array[null]` is not null, so no coalesce)
+    foreach prefix in array case when bucket is null then array['workspace-temp', 'user-library']
+                                 else array[bucket] end loop
         if starts_with(name, prefix || '/') then
             name := substr(name, char_length(prefix) + 2);
             exit;
@@ -69,12 +72,412 @@ as $$
         false)
 $$;
 
+-- ==== pg_extension/sql/rules.sql ====
+
+-- The rules of the SQL API, each stated once.
+--
+-- Every function `authenticated` may execute is public through PostgREST RPC
+-- on hosted Supabase, so the SQL is the contract: each limit, range and enum a
+-- caller can break lives here once — a constant (a small immutable function),
+-- a predicate, or a validator — and the table checks, the triggers and the API
+-- functions use it. The edge functions only shape requests and map the errors
+-- to HTTP. A broken rule raises SQLSTATE PT400 with a sentence safe to show
+-- (PostgREST and the edge functions answer 400 with it).
+--
+-- Everything here lives in schema ourvidz_private, which PostgREST does not
+-- expose; the API roles may execute what table checks and triggers call on
+-- their behalf.
+
+create schema ourvidz_private;
+revoke all on schema ourvidz_private from public;
+grant usage on schema ourvidz_private to authenticated, service_role;
+
+-- Constants -----------------------------------------------------------------------
+
+-- Seeds are at most 2^53 - 1: JSON clients (JavaScript) read numbers as
+-- doubles, and a larger integer would come back as a different seed.
+create function ourvidz_private.max_seed() returns bigint
+language sql immutable parallel safe as 'select 9007199254740991';
+
+create function ourvidz_private.max_prompt_chars() returns integer
+language sql immutable parallel safe as 'select 4000';
+
+create function ourvidz_private.max_model_chars() returns integer
+language sql immutable parallel safe as 'select 100';
+
+-- Images come in sets of at most this many (the seeds' 1x3 set by default);
+-- a video job renders one video.
+create function ourvidz_private.max_image_batch() returns integer
+language sql immutable parallel safe as 'select 4';
+
+create function ourvidz_private.max_worker_id_chars() returns integer
+language sql immutable parallel safe as 'select 200';
+
+create function ourvidz_private.max_error_chars() returns integer
+language sql immutable parallel safe as 'select 2000';
+
+create function ourvidz_private.max_idempotency_key_chars() returns integer
+language sql immutable parallel safe as 'select 255';
+
+create function ourvidz_private.max_title_chars() returns integer
+language sql immutable parallel safe as 'select 200';
+
+create function ourvidz_private.max_tags() returns integer
+language sql immutable parallel safe as 'select 50';
+
+create function ourvidz_private.max_tag_chars() returns integer
+language sql immutable parallel safe as 'select 50';
+
+-- The buckets' object limit and media types (seed 001), which every row that
+-- describes an object obeys too.
+create function ourvidz_private.max_object_bytes() returns bigint
+language sql immutable parallel safe as 'select 1073741824';
+
+create function ourvidz_private.allowed_mime_types() returns text[]
+language sql immutable parallel safe as $$ select '{image/jpeg,image/png,image/webp,video/mp4}'::text[] $$;
+
+-- How long a generated asset stays in the workspace (seed 001: 7 days).
+create function ourvidz_private.workspace_lifetime() returns interval
+language sql immutable parallel safe as $$ select interval '7 days' $$;
+
+-- Worker leases: short by default, kept alive by heartbeats, so a job whose
+-- claim answer never reached its worker is claimable again within seconds.
+create function ourvidz_private.default_lease_seconds() returns integer
+language sql immutable parallel safe as 'select 30';
+
+-- The caller -------------------------------------------------------------------------
+-- Every user function starts here: the id of the signed-in user, or PT401 —
+-- also for a validly signed token whose user is not (or no longer) in
+-- auth.users, and for a subject that is not a user id at all. A definer,
+-- because the API roles may not read auth.users.
+create function ourvidz_private.require_user()
+returns uuid
+language plpgsql
+stable
+security definer
+set search_path = pg_catalog, public
+as $$
+declare
+    uid uuid;
+begin
+    begin
+        uid := auth.uid();
+    exception when invalid_text_representation then
+        raise exception using errcode = 'PT401', message = 'the token''s subject is not a user id';
+    end;
+    if uid is null then
+        raise exception using errcode = 'PT401', message = 'a signed-in user is required';
+    end if;
+    if not exists (select 1 from auth.users u where u.id = uid) then
+        raise exception using errcode = 'PT401', message = 'the token''s user does not exist';
+    end if;
+    return uid;
+end;
+$$;
+
+-- Predicates (table checks and API validation) ---------------------------------------
+
+-- No control characters (Unicode Cc, NUL aside: text cannot hold it); with
+-- `multiline`, tab, newline and carriage return are allowed.
+create function ourvidz_private.is_plain_text(value text, multiline boolean)
+returns boolean
+language sql immutable parallel safe
+as $$
+    select case when multiline then value !~ '[\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]'
+                else value !~ '[\x01-\x1f\x7f-\x9f]' end
+$$;
+
+create function ourvidz_private.is_blank(value text)
+returns boolean
+language sql immutable parallel safe
+as $$ select value ~ '^\s*$' $$;
+
+create function ourvidz_private.is_prompt(prompt text)
+returns boolean
+language sql immutable parallel safe
+as $$
+    select char_length(prompt) <= ourvidz_private.max_prompt_chars()
+       and not ourvidz_private.is_blank(prompt)
+       and ourvidz_private.is_plain_text(prompt, true)
+$$;
+
+-- A worker may look the model up by name: no traversal, no odd characters.
+create function ourvidz_private.is_model_name(model text)
+returns boolean
+language sql immutable parallel safe
+as $$
+    select char_length(model) <= ourvidz_private.max_model_chars()
+       and model ~ '^[A-Za-z0-9][A-Za-z0-9._:/-]*$'
+       and strpos(model, '..') = 0
+$$;
+
+create function ourvidz_private.is_batch_size(mode text, batch_size bigint)
+returns boolean
+language sql immutable parallel safe
+as $$
+    select case mode when 'image' then batch_size between 1 and ourvidz_private.max_image_batch()
+                     when 'video' then batch_size = 1
+                     else false end
+$$;
+
+create function ourvidz_private.is_seed(seed numeric)
+returns boolean
+language sql immutable parallel safe
+as $$ select seed between 0 and ourvidz_private.max_seed() and seed = trunc(seed) $$;
+
+-- The seed of asset `asset_index` of a job: consecutive from the job's seed,
+-- wrapping at 2^53 so it stays a valid seed however large the job's is.
+create function ourvidz_private.asset_seed(job_seed bigint, asset_index integer)
+returns bigint
+language sql immutable parallel safe
+as $$ select (job_seed + asset_index) % (ourvidz_private.max_seed() + 1) $$;
+
+create function ourvidz_private.is_worker_id(worker_id text)
+returns boolean
+language sql immutable parallel safe
+as $$ select char_length(worker_id) <= ourvidz_private.max_worker_id_chars() and worker_id ~ '^[A-Za-z0-9._:@/-]+$' $$;
+
+-- Idempotency keys travel in an HTTP header: visible ASCII only.
+create function ourvidz_private.is_idempotency_key(idempotency_key text)
+returns boolean
+language sql immutable parallel safe
+as $$ select char_length(idempotency_key) <= ourvidz_private.max_idempotency_key_chars() and idempotency_key ~ '^[!-~]+$' $$;
+
+create function ourvidz_private.is_error_text(error text)
+returns boolean
+language sql immutable parallel safe
+as $$ select char_length(error) <= ourvidz_private.max_error_chars() and ourvidz_private.is_plain_text(error, true) $$;
+
+create function ourvidz_private.is_title(title text)
+returns boolean
+language sql immutable parallel safe
+as $$
+    select char_length(title) <= ourvidz_private.max_title_chars()
+       and not ourvidz_private.is_blank(title)
+       and ourvidz_private.is_plain_text(title, false)
+$$;
+
+create function ourvidz_private.are_tags(tags text[])
+returns boolean
+language sql immutable parallel safe
+as $$
+    select cardinality(tags) <= ourvidz_private.max_tags()
+       and not exists (select 1 from unnest(tags) t
+                       where t is null or char_length(t) > ourvidz_private.max_tag_chars()
+                          or ourvidz_private.is_blank(t) or not ourvidz_private.is_plain_text(t, false))
+$$;
+
+-- Workers ------------------------------------------------------------------------------
+
+create function ourvidz_private.require_worker_id(worker_id text)
+returns text
+language plpgsql
+immutable
+as $$
+begin
+    if worker_id is null or not ourvidz_private.is_worker_id(worker_id) then
+        raise exception using errcode = 'PT400', message = format(
+            'worker_id must be 1 to %s letters, digits, ".", "_", ":", "@", "/" or "-"',
+            ourvidz_private.max_worker_id_chars());
+    end if;
+    return worker_id;
+end;
+$$;
+
+-- A lease of `lease_seconds` (5 seconds to an hour; a long job heartbeats).
+create function ourvidz_private.lease(lease_seconds integer)
+returns interval
+language plpgsql
+immutable
+as $$
+begin
+    if lease_seconds is null or lease_seconds not between 5 and 3600 then
+        raise exception using errcode = 'PT400', message = 'lease_seconds must be between 5 and 3600';
+    end if;
+    return make_interval(secs => lease_seconds);
+end;
+$$;
+
+-- Reading JSON requests --------------------------------------------------------------
+-- Each reader returns an optional field (absent and JSON null are both NULL)
+-- or raises PT400 naming the field as the caller knows it: `prefix` || `field`.
+
+create function ourvidz_private.json_field(body jsonb, field text, expected text, prefix text default '')
+returns jsonb
+language plpgsql
+immutable
+as $$
+begin
+    if not body ? field or body -> field = 'null'::jsonb then
+        return null;
+    end if;
+    if jsonb_typeof(body -> field) <> expected then
+        raise exception using errcode = 'PT400', message = format('%s%s must be a JSON %s', prefix, field, expected);
+    end if;
+    return body -> field;
+end;
+$$;
+
+-- A number within [low, high] (an integer when `integral`).
+create function ourvidz_private.json_number(body jsonb, field text, low numeric, high numeric,
+                                            integral boolean, prefix text default '')
+returns numeric
+language plpgsql
+immutable
+as $$
+declare
+    value numeric := (ourvidz_private.json_field(body, field, 'number', prefix) #>> '{}')::numeric;
+begin
+    if value is not null and ((integral and value <> trunc(value)) or value < low or value > high) then
+        raise exception using errcode = 'PT400',
+            message = format('%s%s must be %s between %s and %s', prefix, field,
+                             case when integral then 'an integer' else 'a number' end, low, high);
+    end if;
+    return value;
+end;
+$$;
+
+create function ourvidz_private.json_integer(body jsonb, field text, low numeric, high numeric, prefix text default '')
+returns bigint
+language sql
+immutable
+as $$ select ourvidz_private.json_number(body, field, low, high, true, prefix)::bigint $$;
+
+-- One of `allowed`.
+create function ourvidz_private.json_enum(body jsonb, field text, allowed text[], prefix text default '')
+returns text
+language plpgsql
+immutable
+as $$
+declare
+    value text := ourvidz_private.json_field(body, field, 'string', prefix) #>> '{}';
+begin
+    if value is not null and value <> all (allowed) then
+        raise exception using errcode = 'PT400',
+            message = format('%s%s must be one of %s', prefix, field,
+                             (select string_agg(format('"%s"', a), ', ') from unnest(allowed) a));
+    end if;
+    return value;
+end;
+$$;
+
+-- Refuse fields outside `allowed`.
+create function ourvidz_private.reject_unknown_fields(body jsonb, allowed text[], prefix text default '')
+returns void
+language plpgsql
+immutable
+as $$
+declare
+    unknown text;
+begin
+    if jsonb_typeof(body) is distinct from 'object' then
+        raise exception using errcode = 'PT400',
+            message = case when prefix = '' then 'request body must be a JSON object'
+                           else format('%s must be a JSON object', rtrim(prefix, '.')) end;
+    end if;
+    select k into unknown from jsonb_object_keys(body) k where k <> all (allowed) order by k limit 1;
+    if unknown is not null then
+        raise exception using errcode = 'PT400', message = format('unknown field %s%s', prefix, unknown);
+    end if;
+end;
+$$;
+
+-- Generation settings ---------------------------------------------------------------------
+-- A job's `generation_settings` (ARCHITECTURE.md, queue-job): known keys only,
+-- each of its type and range; JSON nulls dropped. A reference image is an
+-- https:// URL, or a storage path `{bucket}/{name}` of an existing object of
+-- `owner` in workspace-temp or user-library — looked up under the caller's
+-- RLS as well, so another user's object reads exactly like a missing one.
+-- Returns the settings with references normalised.
+
+create function ourvidz_private.checked_reference(value text, field text, owner uuid)
+returns text
+language plpgsql
+stable
+set search_path = pg_catalog, public
+as $$
+declare
+    refused text := format('settings.%s must be an https:// URL or the storage path of an existing object of yours '
+                           '("workspace-temp/..." or "user-library/...")', field);
+    path text := ltrim(value, '/');
+    bucket text;
+    object_name text;
+begin
+    if starts_with(value, 'https://') then
+        if char_length(value) > 2048 or value ~ '[\s\x01-\x1f\x7f-\x9f]' or value = 'https://' then
+            raise exception using errcode = 'PT400',
+                message = format('settings.%s must be an https:// URL of at most 2048 characters without spaces', field);
+        end if;
+        return value;
+    end if;
+    bucket := split_part(path, '/', 1);
+    if bucket not in ('workspace-temp', 'user-library') then
+        raise exception using errcode = 'PT400', message = refused;
+    end if;
+    begin
+        object_name := normalize_storage_path(substr(path, char_length(bucket) + 2), bucket);
+    exception when invalid_parameter_value then
+        raise exception using errcode = 'PT400', message = refused;
+    end;
+    if not storage_path_is_owned(object_name, owner)
+       or not exists (select 1 from storage.objects o where o.bucket_id = bucket and o.name = object_name) then
+        raise exception using errcode = 'PT400', message = refused;
+    end if;
+    return bucket || '/' || object_name;
+end;
+$$;
+
+create function ourvidz_private.checked_generation_settings(settings jsonb, owner uuid)
+returns jsonb
+language plpgsql
+stable
+set search_path = pg_catalog, public
+as $$
+declare
+    p constant text := 'settings.';
+    checked jsonb;
+    reference text;
+begin
+    perform ourvidz_private.reject_unknown_fields(settings, array['aspect_ratio', 'shot_type', 'camera_angle',
+        'style', 'style_reference', 'reference_image', 'reference_strength', 'guidance_scale',
+        'num_inference_steps', 'content_type', 'enhancement_model', 'exact_copy_mode'], p);
+    checked := jsonb_strip_nulls(jsonb_build_object(
+        'aspect_ratio', ourvidz_private.json_enum(settings, 'aspect_ratio', '{16:9,1:1,9:16}', p),
+        'shot_type', ourvidz_private.json_enum(settings, 'shot_type', '{wide,medium,close}', p),
+        'camera_angle', ourvidz_private.json_enum(settings, 'camera_angle',
+                                                  '{none,eye_level,low_angle,over_shoulder,overhead,bird_eye}', p),
+        'style', ourvidz_private.json_field(settings, 'style', 'string', p),
+        'reference_strength', ourvidz_private.json_number(settings, 'reference_strength', 0, 1, false, p),
+        'guidance_scale', ourvidz_private.json_number(settings, 'guidance_scale', 0, 50, false, p),
+        'num_inference_steps', ourvidz_private.json_integer(settings, 'num_inference_steps', 1, 200, p),
+        'content_type', ourvidz_private.json_enum(settings, 'content_type', '{sfw,nsfw}', p),
+        'enhancement_model', ourvidz_private.json_enum(settings, 'enhancement_model', '{qwen_base,qwen_instruct}', p),
+        'exact_copy_mode', ourvidz_private.json_field(settings, 'exact_copy_mode', 'boolean', p)));
+    if char_length(checked ->> 'style') > 500 or not ourvidz_private.is_plain_text(checked ->> 'style', false) then
+        raise exception using errcode = 'PT400',
+            message = 'settings.style must be at most 500 characters without control characters';
+    end if;
+    foreach reference in array array['style_reference', 'reference_image'] loop
+        if ourvidz_private.json_field(settings, reference, 'string', p) is not null then
+            checked := checked || jsonb_build_object(reference,
+                ourvidz_private.checked_reference(settings ->> reference, reference, owner));
+        end if;
+    end loop;
+    return checked;
+end;
+$$;
+
+revoke execute on all functions in schema ourvidz_private from public;
+grant execute on all functions in schema ourvidz_private to authenticated, service_role;
+
 -- ==== pg_extension/sql/schema.sql ====
 
 -- The tables of the generation workspace (seeds 000, 001, 002).
 --
--- Column names, defaults and checks are the seeds'; additions are marked. Two
--- families of constraints go beyond the seeds because the invariants need them:
+-- Column names, defaults and checks are the seeds'; additions are marked. The
+-- limits are the API's rules (rules.sql), so a row written through PostgREST
+-- obeys the same ones as a row written by the SQL API. Two families of
+-- constraints go beyond the seeds because the invariants need them:
 --   * every storage path must lie in its owner's folder (`storage_path_is_owned`)
 --     and no two rows may own the same object — a row's deletion queues its
 --     objects for deletion, so a foreign or shared path would delete someone
@@ -95,29 +498,25 @@ create table jobs (
     created_at timestamptz not null default now(),
     -- what the worker needs (ARCHITECTURE.md: queue columns)
     mode text not null check (mode in ('image', 'video')),
-    prompt text not null check (char_length(prompt) between 1 and 4000),
-    -- a worker may look the model up by name: no traversal, no odd characters
-    model text not null
-        constraint jobs_model_check check (char_length(model) between 1 and 100
-                                           and model ~ '^[A-Za-z0-9][A-Za-z0-9._:/-]*$'
-                                           and strpos(model, '..') = 0),
+    prompt text not null check (ourvidz_private.is_prompt(prompt)),
+    model text not null check (ourvidz_private.is_model_name(model)),
     quality text not null default 'fast' check (quality in ('fast', 'high')),
     batch_size integer not null,
-    generation_seed bigint not null,
+    generation_seed bigint not null check (ourvidz_private.is_seed(generation_seed)),
+    -- checked key by key on insert (queue.sql: jobs_check_generation_settings)
     generation_settings jsonb not null default '{}'
         check (jsonb_typeof(generation_settings) = 'object'),
-    idempotency_key text check (char_length(idempotency_key) between 1 and 255),
+    idempotency_key text check (ourvidz_private.is_idempotency_key(idempotency_key)),
     -- queue bookkeeping
     attempts integer not null default 0 check (attempts >= 0),
     max_attempts integer not null default 3 check (max_attempts between 1 and 100),
-    worker_id text check (char_length(worker_id) between 1 and 200),
+    worker_id text check (ourvidz_private.is_worker_id(worker_id)),
     lease_expires_at timestamptz,
-    error text check (char_length(error) <= 2000),
+    error text check (ourvidz_private.is_error_text(error)),
     started_at timestamptz,
     completed_at timestamptz,
     updated_at timestamptz not null default now(),
-    constraint jobs_batch_size_check
-        check ((mode = 'image' and batch_size between 1 and 4) or (mode = 'video' and batch_size = 1)),
+    constraint jobs_batch_size_check check (ourvidz_private.is_batch_size(mode, batch_size)),
     constraint jobs_processing_has_lease
         check (status <> 'processing' or (worker_id is not null and lease_expires_at is not null)),
     constraint jobs_user_idempotency_key_key unique (user_id, idempotency_key),
@@ -149,17 +548,17 @@ create table workspace_assets (
     user_id uuid not null default auth.uid() references auth.users (id) on delete cascade,
     asset_type text not null check (asset_type in ('image', 'video')),
     temp_storage_path text not null,
-    file_size_bytes bigint not null check (file_size_bytes >= 0),
-    mime_type text not null check (mime_type in ('image/jpeg', 'image/png', 'image/webp', 'video/mp4')),
+    file_size_bytes bigint not null check (file_size_bytes between 0 and ourvidz_private.max_object_bytes()),
+    mime_type text not null check (mime_type = any (ourvidz_private.allowed_mime_types())),
     duration_seconds decimal(10, 3) check (duration_seconds >= 0),
     job_id uuid not null,
     asset_index integer not null default 0 check (asset_index between 0 and 99),
-    generation_seed bigint not null,
+    generation_seed bigint not null check (ourvidz_private.is_seed(generation_seed)),
     original_prompt text not null,
     model_used text not null,
     generation_settings jsonb default '{}',
     created_at timestamptz not null default now(),
-    expires_at timestamptz not null default (now() + interval '7 days'),
+    expires_at timestamptz not null default (now() + ourvidz_private.workspace_lifetime()),
     thumbnail_path text,
     width integer check (width > 0),
     height integer check (height > 0),
@@ -171,7 +570,10 @@ create table workspace_assets (
     constraint workspace_assets_thumbnail_path_owned
         check (thumbnail_path is null or storage_path_is_owned(thumbnail_path, user_id)),
     constraint workspace_assets_type_matches_mime
-        check ((asset_type = 'image') = (mime_type like 'image/%'))
+        check ((asset_type = 'image') = (mime_type like 'image/%')),
+    -- the workspace is temporary: no row outlives the 7 days
+    constraint workspace_assets_expires_within_lifetime
+        check (expires_at <= created_at + ourvidz_private.workspace_lifetime())
 );
 
 -- Seed 000's five indexes. Two differ from the seed's text, which Postgres
@@ -198,15 +600,15 @@ create table user_library (
     user_id uuid not null default auth.uid() references auth.users (id) on delete cascade,
     asset_type text not null check (asset_type in ('image', 'video')),
     storage_path text not null,
-    file_size_bytes bigint not null check (file_size_bytes >= 0),
-    mime_type text not null check (mime_type in ('image/jpeg', 'image/png', 'image/webp', 'video/mp4')),
+    file_size_bytes bigint not null check (file_size_bytes between 0 and ourvidz_private.max_object_bytes()),
+    mime_type text not null check (mime_type = any (ourvidz_private.allowed_mime_types())),
     duration_seconds decimal(10, 3) check (duration_seconds >= 0),
     original_prompt text not null,
     model_used text not null,
-    generation_seed bigint,
+    generation_seed bigint check (ourvidz_private.is_seed(generation_seed)),
     collection_id uuid,
-    custom_title text check (char_length(custom_title) <= 200),
-    tags text[] not null default '{}' check (cardinality(tags) <= 50),
+    custom_title text check (ourvidz_private.is_title(custom_title)),
+    tags text[] not null default '{}' check (ourvidz_private.are_tags(tags)),
     is_favorite boolean not null default false,
     visibility text not null default 'private' check (visibility in ('private', 'unlisted', 'public')),
     created_at timestamptz not null default now(),
@@ -374,11 +776,11 @@ create trigger user_library_record_replaced_objects
 -- plpgsql twin of src/collection_count.rs, for the pure-SQL build.
 -- Every row change is a -1 on the collection it left and a +1 on the one it
 -- entered; both counters are updated in uuid order so opposite moves can't
--- deadlock. collections.sql makes it security definer, like the Rust one.
+-- deadlock. collections.sql makes it security definer with an empty
+-- search_path, like the Rust one.
 create function update_collection_asset_count()
 returns trigger
 language plpgsql
-set search_path = ''
 as $$
 declare
     change record;
@@ -407,9 +809,11 @@ $$;
 -- also fires on UPDATE OF collection_id, which covers moving an item and the
 -- `ON DELETE SET NULL` updates a collection's deletion causes. It runs as the
 -- function owner because users may not write asset_count themselves (see
--- policies.sql); its SQL is schema-qualified, so no search_path is needed.
+-- policies.sql), with an empty search_path like every security definer
+-- function (its SQL is schema-qualified), so a caller's objects can never
+-- stand in for ours. Both builds get both settings from this one statement.
 
-alter function update_collection_asset_count() security definer;
+alter function update_collection_asset_count() security definer set search_path = '';
 
 create trigger trigger_update_collection_asset_count
     after insert or delete or update of collection_id on user_library
@@ -471,9 +875,10 @@ revoke all on jobs, workspace_assets, user_collections, user_library, storage_de
 grant all on jobs, workspace_assets, user_collections, user_library, storage_deletion_outbox
     to service_role;
 
--- jobs: created through enqueue_job (or a plain insert of the same columns);
--- status and lease columns are the queue's. A user may delete a job, which
--- removes its workspace assets with it.
+-- jobs: created through enqueue_job (or a plain insert of the same columns,
+-- checked by the same rules); status and lease columns are the queue's, so
+-- users have no UPDATE at all. A user may delete a job, which removes its
+-- workspace assets with it.
 grant select, delete on jobs to authenticated;
 grant insert (id, user_id, job_type, mode, prompt, model, quality, batch_size,
               generation_seed, generation_settings, idempotency_key) on jobs to authenticated;
@@ -484,25 +889,20 @@ create policy "Users can view own jobs" on jobs
 create policy "Users can insert own jobs" on jobs
     for insert to authenticated
     with check (user_id = (select auth.uid()) and status = 'queued');
-create policy "Users can update own jobs" on jobs
-    for update to authenticated
-    using (user_id = (select auth.uid()))
-    with check (user_id = (select auth.uid()));
 create policy "Users can delete own jobs" on jobs
     for delete to authenticated
     using (user_id = (select auth.uid()));
 
--- workspace_assets (seed 000's four policies, with WITH CHECK on update).
+-- workspace_assets (seed 000's policies, with WITH CHECK on update). Rows are
+-- the worker's output, written by record_job_result (service role): a user
+-- cannot insert one, so none can point at another user's job or outlive the
+-- 7-day rule.
 grant select, delete on workspace_assets to authenticated;
-grant insert on workspace_assets to authenticated;
 grant update (generation_settings) on workspace_assets to authenticated;
 
 create policy "Users can view own workspace assets" on workspace_assets
     for select to authenticated
     using (user_id = (select auth.uid()));
-create policy "Users can insert own workspace assets" on workspace_assets
-    for insert to authenticated
-    with check (user_id = (select auth.uid()));
 create policy "Users can update own workspace assets" on workspace_assets
     for update to authenticated
     using (user_id = (select auth.uid()))
@@ -579,11 +979,8 @@ grant execute on function normalize_storage_path(text, text), storage_path_is_ow
 -- uploaded or moved into another user's folder. service_role bypasses RLS.
 
 insert into storage.buckets (id, name, public, file_size_limit, allowed_mime_types)
-values
-    ('workspace-temp', 'workspace-temp', false, 1073741824,
-     array['image/jpeg', 'image/png', 'image/webp', 'video/mp4']),
-    ('user-library', 'user-library', false, 1073741824,
-     array['image/jpeg', 'image/png', 'image/webp', 'video/mp4'])
+select b.id, b.id, false, ourvidz_private.max_object_bytes(), ourvidz_private.allowed_mime_types()
+from unnest(array['workspace-temp', 'user-library']) b (id)
 on conflict (id) do nothing;
 
 create policy "workspace_temp_access" on storage.objects
@@ -610,11 +1007,26 @@ create policy "user_library_access" on storage.objects
 --
 -- Helpers that must write what the caller may not (the outbox, another
 -- user's job folder on behalf of a worker) are `security definer` and live in
--- schema ourvidz_private, which PostgREST does not expose.
+-- schema ourvidz_private, which PostgREST does not expose. Limits and ranges
+-- are the rules of rules.sql.
 
-create schema ourvidz_private;
-revoke all on schema ourvidz_private from public;
-grant usage on schema ourvidz_private to authenticated, service_role;
+-- Every job's generation settings obey the rules, however the job is
+-- inserted (enqueue_job or PostgREST); references are stored normalised.
+-- (Named to fire before the cap below: a bad request is a 400, not a 429.)
+create function ourvidz_private.check_generation_settings()
+returns trigger
+language plpgsql
+set search_path = pg_catalog, public
+as $$
+begin
+    new.generation_settings := ourvidz_private.checked_generation_settings(new.generation_settings, new.user_id);
+    return new;
+end;
+$$;
+
+create trigger jobs_check_generation_settings
+    before insert on jobs
+    for each row execute function ourvidz_private.check_generation_settings();
 
 -- A user may hold at most `ourvidz.max_active_jobs` (default 10) queued or
 -- processing jobs. Enforced on insert, so a plain PostgREST insert obeys it
@@ -697,59 +1109,6 @@ create trigger jobs_queue_deleted_job_folders
     referencing old table as gone
     for each statement execute function ourvidz_private.queue_deleted_job_folders();
 
--- Read an optional JSON field of an expected type, or raise PT400.
-create function ourvidz_private.json_field(body jsonb, field text, expected text)
-returns jsonb
-language plpgsql
-immutable
-as $$
-begin
-    if not body ? field or body -> field = 'null'::jsonb then
-        return null;
-    end if;
-    if jsonb_typeof(body -> field) <> expected then
-        raise exception using errcode = 'PT400', message = format('%s must be a JSON %s', field, expected);
-    end if;
-    return body -> field;
-end;
-$$;
-
--- Read an optional JSON integer within bounds, or raise PT400.
-create function ourvidz_private.json_integer(body jsonb, field text, low numeric, high numeric)
-returns bigint
-language plpgsql
-immutable
-as $$
-declare
-    value numeric := (ourvidz_private.json_field(body, field, 'number') #>> '{}')::numeric;
-begin
-    if value is not null and (value <> trunc(value) or value < low or value > high) then
-        raise exception using errcode = 'PT400',
-            message = format('%s must be an integer between %s and %s', field, low, high);
-    end if;
-    return value::bigint;
-end;
-$$;
-
--- Refuse fields outside `allowed`.
-create function ourvidz_private.reject_unknown_fields(body jsonb, allowed text[])
-returns void
-language plpgsql
-immutable
-as $$
-declare
-    unknown text;
-begin
-    if jsonb_typeof(body) is distinct from 'object' then
-        raise exception using errcode = 'PT400', message = 'request body must be a JSON object';
-    end if;
-    select k into unknown from jsonb_object_keys(body) k where k <> all (allowed) limit 1;
-    if unknown is not null then
-        raise exception using errcode = 'PT400', message = format('unknown field %s', unknown);
-    end if;
-end;
-$$;
-
 -- enqueue_job ---------------------------------------------------------------------
 create function enqueue_job(request jsonb, idempotency_key text default null)
 returns jsonb
@@ -757,7 +1116,7 @@ language plpgsql
 set search_path = pg_catalog, public
 as $$
 declare
-    uid uuid := auth.uid();
+    uid uuid := ourvidz_private.require_user();
     job_mode text;
     job_prompt text;
     job_quality text;
@@ -767,39 +1126,40 @@ declare
     job_settings jsonb;
     job jobs;
 begin
-    if uid is null then
-        raise exception using errcode = 'PT401', message = 'a signed-in user is required';
-    end if;
     perform ourvidz_private.reject_unknown_fields(request,
         array['mode', 'prompt', 'model', 'quality', 'batch_size', 'seed', 'settings']);
 
-    job_mode := ourvidz_private.json_field(request, 'mode', 'string') #>> '{}';
-    if job_mode is null or job_mode not in ('image', 'video') then
-        raise exception using errcode = 'PT400', message = 'mode must be "image" or "video"';
+    job_mode := ourvidz_private.json_enum(request, 'mode', '{image,video}');
+    if job_mode is null then
+        raise exception using errcode = 'PT400', message = 'mode is required';
     end if;
-    job_prompt := btrim(ourvidz_private.json_field(request, 'prompt', 'string') #>> '{}');
-    if job_prompt is null or job_prompt = '' or char_length(job_prompt) > 4000 then
-        raise exception using errcode = 'PT400', message = 'prompt must be between 1 and 4000 characters';
+    -- stored without surrounding whitespace
+    job_prompt := regexp_replace(ourvidz_private.json_field(request, 'prompt', 'string') #>> '{}', '^\s+|\s+$', '', 'g');
+    if job_prompt is null or not ourvidz_private.is_prompt(job_prompt) then
+        raise exception using errcode = 'PT400', message = format(
+            'prompt must be 1 to %s characters, not blank, without control characters other than tab and newline',
+            ourvidz_private.max_prompt_chars());
     end if;
-    job_quality := coalesce(ourvidz_private.json_field(request, 'quality', 'string') #>> '{}', 'fast');
-    if job_quality not in ('fast', 'high') then
-        raise exception using errcode = 'PT400', message = 'quality must be "fast" or "high"';
-    end if;
+    job_quality := coalesce(ourvidz_private.json_enum(request, 'quality', '{fast,high}'), 'fast');
     job_model := coalesce(ourvidz_private.json_field(request, 'model', 'string') #>> '{}',
                           case job_mode when 'image' then 'sdxl' else 'wan' end);
-    if char_length(job_model) not between 1 and 100
-       or job_model !~ '^[A-Za-z0-9][A-Za-z0-9._:/-]*$' or strpos(job_model, '..') > 0 then
-        raise exception using errcode = 'PT400',
-            message = 'model must be 1 to 100 letters, digits, ".", "_", ":", "/" or "-", without ".."';
+    if not ourvidz_private.is_model_name(job_model) then
+        raise exception using errcode = 'PT400', message = format(
+            'model must be 1 to %s letters, digits, ".", "_", ":", "/" or "-", starting with a letter or digit, without ".."',
+            ourvidz_private.max_model_chars());
     end if;
-    job_batch := coalesce(ourvidz_private.json_integer(request, 'batch_size', 1, 4),
+    job_batch := coalesce(ourvidz_private.json_integer(request, 'batch_size', 1, ourvidz_private.max_image_batch()),
                           case job_mode when 'image' then 3 else 1 end);
-    if job_mode = 'video' and job_batch <> 1 then
+    if not ourvidz_private.is_batch_size(job_mode, job_batch) then
         raise exception using errcode = 'PT400', message = 'batch_size must be 1 for videos';
     end if;
-    job_seed := coalesce(ourvidz_private.json_integer(request, 'seed', -9223372036854775808, 9223372036854775807),
+    job_seed := coalesce(ourvidz_private.json_integer(request, 'seed', 0, ourvidz_private.max_seed()),
                          floor(random() * 4294967296)::bigint);
     job_settings := coalesce(ourvidz_private.json_field(request, 'settings', 'object'), '{}');
+    if idempotency_key is not null and not ourvidz_private.is_idempotency_key(idempotency_key) then
+        raise exception using errcode = 'PT400', message = format(
+            'the idempotency key must be 1 to %s visible ASCII characters', ourvidz_private.max_idempotency_key_chars());
+    end if;
 
     -- One enqueue per user at a time (the cap trigger takes the same lock): a
     -- concurrent request with the same key then finds this one's job instead
@@ -812,6 +1172,7 @@ begin
         end if;
     end if;
 
+    -- the settings are checked by the jobs_check_generation_settings trigger
     insert into jobs (user_id, job_type, mode, prompt, model, quality, batch_size,
                       generation_seed, generation_settings, idempotency_key)
     values (uid, job_mode || '_' || job_quality, job_mode, job_prompt, job_model, job_quality, job_batch,
@@ -828,24 +1189,21 @@ end;
 $$;
 
 -- claim_jobs ------------------------------------------------------------------------
-create function claim_jobs(worker_id text, max_jobs integer default 1, lease_seconds integer default 300)
+create function claim_jobs(worker_id text, max_jobs integer default 1,
+                           lease_seconds integer default ourvidz_private.default_lease_seconds())
 returns jsonb
 language plpgsql
 set search_path = pg_catalog, public
 as $$
 declare
-    lease interval;
+    lease interval := ourvidz_private.lease(lease_seconds);
     dead record;
     claimed jsonb;
 begin
-    if worker_id is null or char_length(worker_id) not between 1 and 200 then
-        raise exception using errcode = 'PT400', message = 'worker_id must be between 1 and 200 characters';
+    perform ourvidz_private.require_worker_id(worker_id);
+    if max_jobs is null or max_jobs not between 1 and 100 then
+        raise exception using errcode = 'PT400', message = 'max_jobs must be between 1 and 100';
     end if;
-    if max_jobs not between 1 and 100 or lease_seconds not between 5 and 3600 then
-        raise exception using errcode = 'PT400',
-            message = 'max_jobs must be 1..100 and lease_seconds 5..3600';
-    end if;
-    lease := make_interval(secs => lease_seconds);
 
     -- Jobs whose worker died with no attempts left fail now, and whatever that
     -- worker uploaded is queued for deletion.
@@ -906,19 +1264,19 @@ end;
 $$;
 
 -- heartbeat_job -----------------------------------------------------------------------
-create function heartbeat_job(job_id uuid, worker_id text, lease_seconds integer default 300)
+create function heartbeat_job(job_id uuid, worker_id text,
+                              lease_seconds integer default ourvidz_private.default_lease_seconds())
 returns jsonb
 language plpgsql
 set search_path = pg_catalog, public
 as $$
 declare
+    lease interval := ourvidz_private.lease(lease_seconds);
     leased_until timestamptz;
 begin
-    if lease_seconds not between 5 and 3600 then
-        raise exception using errcode = 'PT400', message = 'lease_seconds must be 5..3600';
-    end if;
+    perform ourvidz_private.require_worker_id(worker_id);
     update jobs j
-    set lease_expires_at = now() + make_interval(secs => lease_seconds)
+    set lease_expires_at = now() + lease
     where j.id = heartbeat_job.job_id and j.status = 'processing' and j.worker_id = heartbeat_job.worker_id
     returning j.lease_expires_at into leased_until;
     if found then
@@ -932,6 +1290,20 @@ end;
 $$;
 
 -- record_job_result --------------------------------------------------------------------
+-- A path a worker reports, normalised in workspace-temp, or PT400 naming the field.
+create function ourvidz_private.reported_path(path text, field text)
+returns text
+language plpgsql
+immutable
+set search_path = pg_catalog, public
+as $$
+begin
+    return normalize_storage_path(path, 'workspace-temp');
+exception when invalid_parameter_value then
+    raise exception using errcode = 'PT400', message = format('%s: %s', field, sqlerrm);
+end;
+$$;
+
 -- Validate one reported asset and return it as a workspace_assets row image.
 create function ourvidz_private.reported_asset(job jobs, asset jsonb)
 returns workspace_assets
@@ -951,43 +1323,47 @@ begin
     if asset_row.asset_index is null then
         raise exception using errcode = 'PT400', message = 'asset_index is required';
     end if;
-    asset_row.temp_storage_path := normalize_storage_path(
-        coalesce(ourvidz_private.json_field(asset, 'storage_path', 'string') #>> '{}', ''), 'workspace-temp');
-    asset_row.thumbnail_path := normalize_storage_path(
-        ourvidz_private.json_field(asset, 'thumbnail_path', 'string') #>> '{}', 'workspace-temp');
+    asset_row.temp_storage_path := ourvidz_private.reported_path(
+        coalesce(ourvidz_private.json_field(asset, 'storage_path', 'string') #>> '{}', ''), 'storage_path');
+    asset_row.thumbnail_path := ourvidz_private.reported_path(
+        ourvidz_private.json_field(asset, 'thumbnail_path', 'string') #>> '{}', 'thumbnail_path');
     if not starts_with(asset_row.temp_storage_path, folder)
        or (asset_row.thumbnail_path is not null and not starts_with(asset_row.thumbnail_path, folder)) then
         raise exception using errcode = 'PT400',
             message = 'asset paths must lie in the job''s folder {user_id}/{job_id}/ of workspace-temp';
     end if;
-    asset_row.mime_type := ourvidz_private.json_field(asset, 'mime_type', 'string') #>> '{}';
-    if asset_row.mime_type is null or asset_row.mime_type not in ('image/jpeg', 'image/png', 'image/webp', 'video/mp4') then
+    -- names the project generates; nothing a URL or a file system would decode
+    if concat(asset_row.temp_storage_path, asset_row.thumbnail_path) !~ '^[A-Za-z0-9._/-]+$' then
         raise exception using errcode = 'PT400',
-            message = 'mime_type must be image/jpeg, image/png, image/webp or video/mp4';
+            message = 'asset paths may only contain letters, digits, ".", "_", "-" and "/"';
+    end if;
+    asset_row.mime_type := ourvidz_private.json_enum(asset, 'mime_type', ourvidz_private.allowed_mime_types());
+    if asset_row.mime_type is null then
+        raise exception using errcode = 'PT400', message = 'mime_type is required';
     end if;
     asset_row.asset_type := split_part(asset_row.mime_type, '/', 1);
     if asset_row.asset_type <> job.mode then
         raise exception using errcode = 'PT400',
             message = format('%s jobs produce %s assets, not %s', job.mode, job.mode, asset_row.asset_type);
     end if;
-    asset_row.file_size_bytes := ourvidz_private.json_integer(asset, 'file_size_bytes', 0, 1073741824);
+    asset_row.file_size_bytes := ourvidz_private.json_integer(asset, 'file_size_bytes', 1, ourvidz_private.max_object_bytes());
     if asset_row.file_size_bytes is null then
         raise exception using errcode = 'PT400', message = 'file_size_bytes is required';
     end if;
     asset_row.width := ourvidz_private.json_integer(asset, 'width', 1, 16384);
     asset_row.height := ourvidz_private.json_integer(asset, 'height', 1, 16384);
-    asset_row.duration_seconds := (ourvidz_private.json_field(asset, 'duration_seconds', 'number') #>> '{}')::numeric;
-    if asset_row.duration_seconds < 0 or asset_row.duration_seconds > 3600 then
-        raise exception using errcode = 'PT400', message = 'duration_seconds must be between 0 and 3600';
+    asset_row.duration_seconds := ourvidz_private.json_number(asset, 'duration_seconds', 0, 3600, false);
+    if asset_row.duration_seconds = 0 then
+        raise exception using errcode = 'PT400', message = 'duration_seconds must be above 0';
     end if;
     asset_row.generation_seed := coalesce(
-        ourvidz_private.json_integer(asset, 'generation_seed', -9223372036854775808, 9223372036854775807),
-        job.generation_seed + asset_row.asset_index);
+        ourvidz_private.json_integer(asset, 'generation_seed', 0, ourvidz_private.max_seed()),
+        ourvidz_private.asset_seed(job.generation_seed, asset_row.asset_index));
     asset_row.original_prompt := job.prompt;
     asset_row.model_used := job.model;
     asset_row.generation_settings := job.generation_settings;
     asset_row.created_at := now();
-    asset_row.expires_at := now() + interval '7 days';
+    asset_row.expires_at := now() + ourvidz_private.workspace_lifetime();
     return asset_row;
 end;
 $$;
@@ -1048,22 +1424,34 @@ begin
     if reported_job_id is null then
         raise exception using errcode = 'PT400', message = 'job_id is required';
     end if;
-    new_status := ourvidz_private.json_field(result, 'status', 'string') #>> '{}';
-    if new_status is null or new_status not in ('processing', 'completed', 'failed') then
-        raise exception using errcode = 'PT400',
-            message = 'status must be "processing", "completed" or "failed"';
+    new_status := ourvidz_private.json_enum(result, 'status', '{processing,completed,failed}');
+    if new_status is null then
+        raise exception using errcode = 'PT400', message = 'status is required';
     end if;
     reporter := ourvidz_private.json_field(result, 'worker_id', 'string') #>> '{}';
-    if reporter is not null and char_length(reporter) not between 1 and 200 then
-        raise exception using errcode = 'PT400', message = 'worker_id must be between 1 and 200 characters';
+    if reporter is not null then
+        perform ourvidz_private.require_worker_id(reporter);
     end if;
-    failure := left(ourvidz_private.json_field(result, 'error', 'string') #>> '{}', 2000);
+    failure := ourvidz_private.json_field(result, 'error', 'string') #>> '{}';
+    if failure is not null and new_status <> 'failed' then
+        raise exception using errcode = 'PT400', message = 'only a failed callback carries an error';
+    end if;
+    if not ourvidz_private.is_error_text(failure) then
+        raise exception using errcode = 'PT400', message = format(
+            'error must be at most %s characters without control characters other than tab and newline',
+            ourvidz_private.max_error_chars());
+    end if;
     reported := coalesce(ourvidz_private.json_field(result, 'assets', 'array'), '[]'::jsonb);
     if jsonb_array_length(reported) > 100 then
         raise exception using errcode = 'PT400', message = 'at most 100 assets per callback';
     end if;
     if new_status <> 'completed' and jsonb_array_length(reported) > 0 then
         raise exception using errcode = 'PT400', message = 'only a completed callback carries assets';
+    end if;
+    if exists (select 1 from jsonb_array_elements(reported) a
+               where jsonb_typeof(a) = 'object' and a ? 'asset_index'
+               group by a -> 'asset_index' having count(*) > 1) then
+        raise exception using errcode = 'PT400', message = 'each asset_index may appear once per callback';
     end if;
 
     select * into job from jobs j where j.id = reported_job_id for update;
@@ -1072,7 +1460,7 @@ begin
         -- no one. The owner is the first segment of each path.
         perform ourvidz_private.queue_unowned_reported_objects(p.owner, array[p.path], 'callback_rejected')
         from (select split_part(x.path, '/', 1)::uuid as owner, x.path
-              from (select normalize_storage_path(coalesce(a ->> k, ''), 'workspace-temp') as path
+              from (select ourvidz_private.reported_path(coalesce(a ->> k, ''), k) as path
                     from jsonb_array_elements(reported) a, unnest(array['storage_path', 'thumbnail_path']) k
                     where a ? k) x
               where x.path ~ ('^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/' || reported_job_id::text || '/')) p;
@@ -1080,7 +1468,7 @@ begin
     end if;
 
     select array_agg(p) into paths
-    from (select normalize_storage_path(a ->> k, 'workspace-temp') p
+    from (select ourvidz_private.reported_path(a ->> k, k) p
           from jsonb_array_elements(reported) a, unnest(array['storage_path', 'thumbnail_path']) k
           where jsonb_typeof(a) = 'object' and jsonb_typeof(a -> k) = 'string') s;
 
@@ -1105,7 +1493,8 @@ begin
         update jobs j
         set status = 'processing',
             worker_id = coalesce(reporter, j.worker_id, 'callback'),
-            lease_expires_at = greatest(j.lease_expires_at, now() + interval '5 minutes'),
+            lease_expires_at = greatest(j.lease_expires_at,
+                                        now() + make_interval(secs => ourvidz_private.default_lease_seconds())),
             attempts = case when j.status = 'queued' then j.attempts + 1 else j.attempts end,
             started_at = coalesce(j.started_at, now())
         where j.id = job.id
@@ -1140,10 +1529,8 @@ revoke execute on function enqueue_job(jsonb, text), claim_jobs(text, integer, i
 grant execute on function enqueue_job(jsonb, text) to authenticated, service_role;
 grant execute on function claim_jobs(text, integer, integer), heartbeat_job(uuid, text, integer),
     record_job_result(jsonb) to service_role;
-grant execute on function ourvidz_private.json_field(jsonb, text, text),
-    ourvidz_private.json_integer(jsonb, text, numeric, numeric),
-    ourvidz_private.reject_unknown_fields(jsonb, text[]) to authenticated, service_role;
-grant execute on function ourvidz_private.reported_asset(jobs, jsonb),
+grant execute on function ourvidz_private.check_generation_settings() to authenticated, service_role;
+grant execute on function ourvidz_private.reported_asset(jobs, jsonb), ourvidz_private.reported_path(text, text),
     ourvidz_private.queue_unowned_reported_objects(uuid, text[], text),
     ourvidz_private.queue_job_folder(uuid, uuid, text),
     ourvidz_private.job_result(jobs) to service_role;
@@ -1168,21 +1555,6 @@ grant execute on function ourvidz_private.reported_asset(jobs, jsonb),
 -- A request that dies after 2 leaves a copy no row owns; its intent comes due
 -- and the drainer deletes it. An intent the drainer has claimed can no longer
 -- be cancelled, so step 3 can never commit a row whose copy is being deleted.
-
-create function ourvidz_private.require_user()
-returns uuid
-language plpgsql
-stable
-as $$
-declare
-    uid uuid := auth.uid();
-begin
-    if uid is null then
-        raise exception using errcode = 'PT401', message = 'a signed-in user is required';
-    end if;
-    return uid;
-end;
-$$;
 
 create function ourvidz_private.require_ids(ids uuid[], what text)
 returns uuid[]
@@ -1279,7 +1651,8 @@ as $$
 $$;
 
 -- list_workspace ---------------------------------------------------------------------
-create function list_workspace(page_size integer default 20, before jsonb default null)
+-- page_size: 1 to 100, 20 when not given (or NULL).
+create function list_workspace(page_size integer default null, before jsonb default null)
 returns jsonb
 language plpgsql
 stable
@@ -1291,7 +1664,8 @@ declare
     before_job uuid;
     result jsonb;
 begin
-    if page_size is null or page_size not between 1 and 100 then
+    page_size := coalesce(page_size, 20);
+    if page_size not between 1 and 100 then
         raise exception using errcode = 'PT400', message = 'page_size must be between 1 and 100';
     end if;
     -- a JSON null cursor (the "next" of the last page) means the first page
@@ -1413,6 +1787,9 @@ set search_path = pg_catalog, public
 as $$
 declare
     uid uuid := ourvidz_private.require_user();
+    -- tags are stored without surrounding whitespace
+    given_tags text[] := array(select regexp_replace(t, '^\s+|\s+$', '', 'g')
+                               from unnest(tags) with ordinality u (t, n) order by n);
     item jsonb;
     wanted uuid;
     library_id uuid;
@@ -1426,11 +1803,15 @@ begin
     if jsonb_typeof(items) is distinct from 'array' or jsonb_array_length(items) not between 1 and 100 then
         raise exception using errcode = 'PT400', message = 'items must be an array of 1 to 100 prepared items';
     end if;
-    if char_length(custom_title) > 200 then
-        raise exception using errcode = 'PT400', message = 'custom_title must be at most 200 characters';
+    if not ourvidz_private.is_title(custom_title) then
+        raise exception using errcode = 'PT400', message = format(
+            'custom_title must be 1 to %s characters, not blank, without control characters',
+            ourvidz_private.max_title_chars());
     end if;
-    if cardinality(tags) > 50 or exists (select 1 from unnest(tags) t where t is null or char_length(t) not between 1 and 50) then
-        raise exception using errcode = 'PT400', message = 'tags must be at most 50 tags of 1 to 50 characters';
+    if not ourvidz_private.are_tags(given_tags) then
+        raise exception using errcode = 'PT400', message = format(
+            'tags must be at most %s tags of 1 to %s characters, not blank, without control characters',
+            ourvidz_private.max_tags(), ourvidz_private.max_tag_chars());
     end if;
     if save_workspace_assets.collection_id is not null and not exists (
         select 1 from user_collections c where c.id = save_workspace_assets.collection_id and c.user_id = uid
@@ -1485,7 +1866,7 @@ begin
                 library_id, uid, asset.asset_type, destination, asset.file_size_bytes, asset.mime_type,
                 asset.duration_seconds, asset.original_prompt, asset.model_used, asset.generation_seed,
                 save_workspace_assets.collection_id, save_workspace_assets.custom_title,
-                coalesce(save_workspace_assets.tags, '{}'), coalesce(asset.generation_settings, '{}'),
+                coalesce(given_tags, '{}'), coalesce(asset.generation_settings, '{}'),
                 asset.job_id, asset.id, asset.width, asset.height, thumbnail_destination);
             delete from workspace_assets w where w.id = asset.id;
             saved := saved || jsonb_build_object('asset_id', wanted, 'library_id', library_id);
@@ -1592,12 +1973,12 @@ grant execute on function list_workspace(integer, jsonb), prepare_workspace_save
     save_workspace_assets(jsonb, uuid, text, text[]), discard_workspace_assets(uuid[], uuid),
     clear_workspace(), delete_workspace_items(uuid, uuid)
     to authenticated, service_role;
-revoke execute on function ourvidz_private.require_user(), ourvidz_private.require_ids(uuid[], text),
+revoke execute on function ourvidz_private.require_ids(uuid[], text),
     ourvidz_private.requested_assets(uuid[], uuid),
     ourvidz_private.record_save_intents(text[]), ourvidz_private.cancel_save_intents(text[]),
     ourvidz_private.asset_json(workspace_assets)
     from public;
-grant execute on function ourvidz_private.require_user(), ourvidz_private.require_ids(uuid[], text),
+grant execute on function ourvidz_private.require_ids(uuid[], text),
     ourvidz_private.requested_assets(uuid[], uuid),
     ourvidz_private.record_save_intents(text[]), ourvidz_private.cancel_save_intents(text[]),
     ourvidz_private.asset_json(workspace_assets)
@@ -1686,10 +2067,11 @@ language plpgsql
 set search_path = pg_catalog, public
 as $$
 declare
+    lease interval := ourvidz_private.lease(lease_seconds);
     claimed jsonb;
 begin
-    if max_items not between 1 and 1000 or lease_seconds not between 5 and 3600 then
-        raise exception using errcode = 'PT400', message = 'max_items must be 1..1000 and lease_seconds 5..3600';
+    if max_items is null or max_items not between 1 and 1000 then
+        raise exception using errcode = 'PT400', message = 'max_items must be between 1 and 1000';
     end if;
     with due as (
         select o.id, o.bucket_id, o.object_name
@@ -1709,7 +2091,7 @@ begin
     ),
     leased as (
         update storage_deletion_outbox o
-        set claimed_until = now() + make_interval(secs => lease_seconds), attempts = o.attempts + 1
+        set claimed_until = now() + lease, attempts = o.attempts + 1
         from judged
         where o.id = judged.id and not judged.owned
         returning o.id, o.bucket_id, o.object_name

@@ -6,9 +6,11 @@
 -- also fires on UPDATE OF collection_id, which covers moving an item and the
 -- `ON DELETE SET NULL` updates a collection's deletion causes. It runs as the
 -- function owner because users may not write asset_count themselves (see
--- policies.sql); its SQL is schema-qualified, so no search_path is needed.
+-- policies.sql), with an empty search_path like every security definer
+-- function (its SQL is schema-qualified), so a caller's objects can never
+-- stand in for ours. Both builds get both settings from this one statement.
 
-alter function update_collection_asset_count() security definer;
+alter function update_collection_asset_count() security definer set search_path = '';
 
 create trigger trigger_update_collection_asset_count
     after insert or delete or update of collection_id on user_library

@@ -30,10 +30,11 @@ language plpgsql
 set search_path = pg_catalog, public
 as $$
 declare
+    lease interval := ourvidz_private.lease(lease_seconds);
     claimed jsonb;
 begin
-    if max_items not between 1 and 1000 or lease_seconds not between 5 and 3600 then
-        raise exception using errcode = 'PT400', message = 'max_items must be 1..1000 and lease_seconds 5..3600';
+    if max_items is null or max_items not between 1 and 1000 then
+        raise exception using errcode = 'PT400', message = 'max_items must be between 1 and 1000';
     end if;
     with due as (
         select o.id, o.bucket_id, o.object_name
@@ -53,7 +54,7 @@ begin
     ),
     leased as (
         update storage_deletion_outbox o
-        set claimed_until = now() + make_interval(secs => lease_seconds), attempts = o.attempts + 1
+        set claimed_until = now() + lease, attempts = o.attempts + 1
         from judged
         where o.id = judged.id and not judged.owned
         returning o.id, o.bucket_id, o.object_name

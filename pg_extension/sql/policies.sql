@@ -26,9 +26,10 @@ revoke all on jobs, workspace_assets, user_collections, user_library, storage_de
 grant all on jobs, workspace_assets, user_collections, user_library, storage_deletion_outbox
     to service_role;
 
--- jobs: created through enqueue_job (or a plain insert of the same columns);
--- status and lease columns are the queue's. A user may delete a job, which
--- removes its workspace assets with it.
+-- jobs: created through enqueue_job (or a plain insert of the same columns,
+-- checked by the same rules); status and lease columns are the queue's, so
+-- users have no UPDATE at all. A user may delete a job, which removes its
+-- workspace assets with it.
 grant select, delete on jobs to authenticated;
 grant insert (id, user_id, job_type, mode, prompt, model, quality, batch_size,
               generation_seed, generation_settings, idempotency_key) on jobs to authenticated;
@@ -39,25 +40,20 @@ create policy "Users can view own jobs" on jobs
 create policy "Users can insert own jobs" on jobs
     for insert to authenticated
     with check (user_id = (select auth.uid()) and status = 'queued');
-create policy "Users can update own jobs" on jobs
-    for update to authenticated
-    using (user_id = (select auth.uid()))
-    with check (user_id = (select auth.uid()));
 create policy "Users can delete own jobs" on jobs
     for delete to authenticated
     using (user_id = (select auth.uid()));
 
--- workspace_assets (seed 000's four policies, with WITH CHECK on update).
+-- workspace_assets (seed 000's policies, with WITH CHECK on update). Rows are
+-- the worker's output, written by record_job_result (service role): a user
+-- cannot insert one, so none can point at another user's job or outlive the
+-- 7-day rule.
 grant select, delete on workspace_assets to authenticated;
-grant insert on workspace_assets to authenticated;
 grant update (generation_settings) on workspace_assets to authenticated;
 
 create policy "Users can view own workspace assets" on workspace_assets
     for select to authenticated
     using (user_id = (select auth.uid()));
-create policy "Users can insert own workspace assets" on workspace_assets
-    for insert to authenticated
-    with check (user_id = (select auth.uid()));
 create policy "Users can update own workspace assets" on workspace_assets
     for update to authenticated
     using (user_id = (select auth.uid()))

@@ -10,11 +10,26 @@
 --
 -- Helpers that must write what the caller may not (the outbox, another
 -- user's job folder on behalf of a worker) are `security definer` and live in
--- schema ourvidz_private, which PostgREST does not expose.
+-- schema ourvidz_private, which PostgREST does not expose. Limits and ranges
+-- are the rules of rules.sql.
 
-create schema ourvidz_private;
-revoke all on schema ourvidz_private from public;
-grant usage on schema ourvidz_private to authenticated, service_role;
+-- Every job's generation settings obey the rules, however the job is
+-- inserted (enqueue_job or PostgREST); references are stored normalised.
+-- (Named to fire before the cap below: a bad request is a 400, not a 429.)
+create function ourvidz_private.check_generation_settings()
+returns trigger
+language plpgsql
+set search_path = pg_catalog, public
+as $$
+begin
+    new.generation_settings := ourvidz_private.checked_generation_settings(new.generation_settings, new.user_id);
+    return new;
+end;
+$$;
+
+create trigger jobs_check_generation_settings
+    before insert on jobs
+    for each row execute function ourvidz_private.check_generation_settings();
 
 -- A user may hold at most `ourvidz.max_active_jobs` (default 10) queued or
 -- processing jobs. Enforced on insert, so a plain PostgREST insert obeys it
@@ -97,59 +112,6 @@ create trigger jobs_queue_deleted_job_folders
     referencing old table as gone
     for each statement execute function ourvidz_private.queue_deleted_job_folders();
 
--- Read an optional JSON field of an expected type, or raise PT400.
-create function ourvidz_private.json_field(body jsonb, field text, expected text)
-returns jsonb
-language plpgsql
-immutable
-as $$
-begin
-    if not body ? field or body -> field = 'null'::jsonb then
-        return null;
-    end if;
-    if jsonb_typeof(body -> field) <> expected then
-        raise exception using errcode = 'PT400', message = format('%s must be a JSON %s', field, expected);
-    end if;
-    return body -> field;
-end;
-$$;
-
--- Read an optional JSON integer within bounds, or raise PT400.
-create function ourvidz_private.json_integer(body jsonb, field text, low numeric, high numeric)
-returns bigint
-language plpgsql
-immutable
-as $$
-declare
-    value numeric := (ourvidz_private.json_field(body, field, 'number') #>> '{}')::numeric;
-begin
-    if value is not null and (value <> trunc(value) or value < low or value > high) then
-        raise exception using errcode = 'PT400',
-            message = format('%s must be an integer between %s and %s', field, low, high);
-    end if;
-    return value::bigint;
-end;
-$$;
-
--- Refuse fields outside `allowed`.
-create function ourvidz_private.reject_unknown_fields(body jsonb, allowed text[])
-returns void
-language plpgsql
-immutable
-as $$
-declare
-    unknown text;
-begin
-    if jsonb_typeof(body) is distinct from 'object' then
-        raise exception using errcode = 'PT400', message = 'request body must be a JSON object';
-    end if;
-    select k into unknown from jsonb_object_keys(body) k where k <> all (allowed) limit 1;
-    if unknown is not null then
-        raise exception using errcode = 'PT400', message = format('unknown field %s', unknown);
-    end if;
-end;
-$$;
-
 -- enqueue_job ---------------------------------------------------------------------
 create function enqueue_job(request jsonb, idempotency_key text default null)
 returns jsonb
@@ -157,7 +119,7 @@ language plpgsql
 set search_path = pg_catalog, public
 as $$
 declare
-    uid uuid := auth.uid();
+    uid uuid := ourvidz_private.require_user();
     job_mode text;
     job_prompt text;
     job_quality text;
@@ -167,39 +129,40 @@ declare
     job_settings jsonb;
     job jobs;
 begin
-    if uid is null then
-        raise exception using errcode = 'PT401', message = 'a signed-in user is required';
-    end if;
     perform ourvidz_private.reject_unknown_fields(request,
         array['mode', 'prompt', 'model', 'quality', 'batch_size', 'seed', 'settings']);
 
-    job_mode := ourvidz_private.json_field(request, 'mode', 'string') #>> '{}';
-    if job_mode is null or job_mode not in ('image', 'video') then
-        raise exception using errcode = 'PT400', message = 'mode must be "image" or "video"';
+    job_mode := ourvidz_private.json_enum(request, 'mode', '{image,video}');
+    if job_mode is null then
+        raise exception using errcode = 'PT400', message = 'mode is required';
     end if;
-    job_prompt := btrim(ourvidz_private.json_field(request, 'prompt', 'string') #>> '{}');
-    if job_prompt is null or job_prompt = '' or char_length(job_prompt) > 4000 then
-        raise exception using errcode = 'PT400', message = 'prompt must be between 1 and 4000 characters';
+    -- stored without surrounding whitespace
+    job_prompt := regexp_replace(ourvidz_private.json_field(request, 'prompt', 'string') #>> '{}', '^\s+|\s+$', '', 'g');
+    if job_prompt is null or not ourvidz_private.is_prompt(job_prompt) then
+        raise exception using errcode = 'PT400', message = format(
+            'prompt must be 1 to %s characters, not blank, without control characters other than tab and newline',
+            ourvidz_private.max_prompt_chars());
     end if;
-    job_quality := coalesce(ourvidz_private.json_field(request, 'quality', 'string') #>> '{}', 'fast');
-    if job_quality not in ('fast', 'high') then
-        raise exception using errcode = 'PT400', message = 'quality must be "fast" or "high"';
-    end if;
+    job_quality := coalesce(ourvidz_private.json_enum(request, 'quality', '{fast,high}'), 'fast');
     job_model := coalesce(ourvidz_private.json_field(request, 'model', 'string') #>> '{}',
                           case job_mode when 'image' then 'sdxl' else 'wan' end);
-    if char_length(job_model) not between 1 and 100
-       or job_model !~ '^[A-Za-z0-9][A-Za-z0-9._:/-]*$' or strpos(job_model, '..') > 0 then
-        raise exception using errcode = 'PT400',
-            message = 'model must be 1 to 100 letters, digits, ".", "_", ":", "/" or "-", without ".."';
+    if not ourvidz_private.is_model_name(job_model) then
+        raise exception using errcode = 'PT400', message = format(
+            'model must be 1 to %s letters, digits, ".", "_", ":", "/" or "-", starting with a letter or digit, without ".."',
+            ourvidz_private.max_model_chars());
     end if;
-    job_batch := coalesce(ourvidz_private.json_integer(request, 'batch_size', 1, 4),
+    job_batch := coalesce(ourvidz_private.json_integer(request, 'batch_size', 1, ourvidz_private.max_image_batch()),
                           case job_mode when 'image' then 3 else 1 end);
-    if job_mode = 'video' and job_batch <> 1 then
+    if not ourvidz_private.is_batch_size(job_mode, job_batch) then
         raise exception using errcode = 'PT400', message = 'batch_size must be 1 for videos';
     end if;
-    job_seed := coalesce(ourvidz_private.json_integer(request, 'seed', -9223372036854775808, 9223372036854775807),
+    job_seed := coalesce(ourvidz_private.json_integer(request, 'seed', 0, ourvidz_private.max_seed()),
                          floor(random() * 4294967296)::bigint);
     job_settings := coalesce(ourvidz_private.json_field(request, 'settings', 'object'), '{}');
+    if idempotency_key is not null and not ourvidz_private.is_idempotency_key(idempotency_key) then
+        raise exception using errcode = 'PT400', message = format(
+            'the idempotency key must be 1 to %s visible ASCII characters', ourvidz_private.max_idempotency_key_chars());
+    end if;
 
     -- One enqueue per user at a time (the cap trigger takes the same lock): a
     -- concurrent request with the same key then finds this one's job instead
@@ -212,6 +175,7 @@ begin
         end if;
     end if;
 
+    -- the settings are checked by the jobs_check_generation_settings trigger
     insert into jobs (user_id, job_type, mode, prompt, model, quality, batch_size,
                       generation_seed, generation_settings, idempotency_key)
     values (uid, job_mode || '_' || job_quality, job_mode, job_prompt, job_model, job_quality, job_batch,
@@ -228,24 +192,21 @@ end;
 $$;
 
 -- claim_jobs ------------------------------------------------------------------------
-create function claim_jobs(worker_id text, max_jobs integer default 1, lease_seconds integer default 300)
+create function claim_jobs(worker_id text, max_jobs integer default 1,
+                           lease_seconds integer default ourvidz_private.default_lease_seconds())
 returns jsonb
 language plpgsql
 set search_path = pg_catalog, public
 as $$
 declare
-    lease interval;
+    lease interval := ourvidz_private.lease(lease_seconds);
     dead record;
     claimed jsonb;
 begin
-    if worker_id is null or char_length(worker_id) not between 1 and 200 then
-        raise exception using errcode = 'PT400', message = 'worker_id must be between 1 and 200 characters';
+    perform ourvidz_private.require_worker_id(worker_id);
+    if max_jobs is null or max_jobs not between 1 and 100 then
+        raise exception using errcode = 'PT400', message = 'max_jobs must be between 1 and 100';
     end if;
-    if max_jobs not between 1 and 100 or lease_seconds not between 5 and 3600 then
-        raise exception using errcode = 'PT400',
-            message = 'max_jobs must be 1..100 and lease_seconds 5..3600';
-    end if;
-    lease := make_interval(secs => lease_seconds);
 
     -- Jobs whose worker died with no attempts left fail now, and whatever that
     -- worker uploaded is queued for deletion.
@@ -306,19 +267,19 @@ end;
 $$;
 
 -- heartbeat_job -----------------------------------------------------------------------
-create function heartbeat_job(job_id uuid, worker_id text, lease_seconds integer default 300)
+create function heartbeat_job(job_id uuid, worker_id text,
+                              lease_seconds integer default ourvidz_private.default_lease_seconds())
 returns jsonb
 language plpgsql
 set search_path = pg_catalog, public
 as $$
 declare
+    lease interval := ourvidz_private.lease(lease_seconds);
     leased_until timestamptz;
 begin
-    if lease_seconds not between 5 and 3600 then
-        raise exception using errcode = 'PT400', message = 'lease_seconds must be 5..3600';
-    end if;
+    perform ourvidz_private.require_worker_id(worker_id);
     update jobs j
-    set lease_expires_at = now() + make_interval(secs => lease_seconds)
+    set lease_expires_at = now() + lease
     where j.id = heartbeat_job.job_id and j.status = 'processing' and j.worker_id = heartbeat_job.worker_id
     returning j.lease_expires_at into leased_until;
     if found then
@@ -332,6 +293,20 @@ end;
 $$;
 
 -- record_job_result --------------------------------------------------------------------
+-- A path a worker reports, normalised in workspace-temp, or PT400 naming the field.
+create function ourvidz_private.reported_path(path text, field text)
+returns text
+language plpgsql
+immutable
+set search_path = pg_catalog, public
+as $$
+begin
+    return normalize_storage_path(path, 'workspace-temp');
+exception when invalid_parameter_value then
+    raise exception using errcode = 'PT400', message = format('%s: %s', field, sqlerrm);
+end;
+$$;
+
 -- Validate one reported asset and return it as a workspace_assets row image.
 create function ourvidz_private.reported_asset(job jobs, asset jsonb)
 returns workspace_assets
@@ -351,43 +326,47 @@ begin
     if asset_row.asset_index is null then
         raise exception using errcode = 'PT400', message = 'asset_index is required';
     end if;
-    asset_row.temp_storage_path := normalize_storage_path(
-        coalesce(ourvidz_private.json_field(asset, 'storage_path', 'string') #>> '{}', ''), 'workspace-temp');
-    asset_row.thumbnail_path := normalize_storage_path(
-        ourvidz_private.json_field(asset, 'thumbnail_path', 'string') #>> '{}', 'workspace-temp');
+    asset_row.temp_storage_path := ourvidz_private.reported_path(
+        coalesce(ourvidz_private.json_field(asset, 'storage_path', 'string') #>> '{}', ''), 'storage_path');
+    asset_row.thumbnail_path := ourvidz_private.reported_path(
+        ourvidz_private.json_field(asset, 'thumbnail_path', 'string') #>> '{}', 'thumbnail_path');
     if not starts_with(asset_row.temp_storage_path, folder)
        or (asset_row.thumbnail_path is not null and not starts_with(asset_row.thumbnail_path, folder)) then
         raise exception using errcode = 'PT400',
             message = 'asset paths must lie in the job''s folder {user_id}/{job_id}/ of workspace-temp';
     end if;
-    asset_row.mime_type := ourvidz_private.json_field(asset, 'mime_type', 'string') #>> '{}';
-    if asset_row.mime_type is null or asset_row.mime_type not in ('image/jpeg', 'image/png', 'image/webp', 'video/mp4') then
+    -- names the project generates; nothing a URL or a file system would decode
+    if concat(asset_row.temp_storage_path, asset_row.thumbnail_path) !~ '^[A-Za-z0-9._/-]+$' then
         raise exception using errcode = 'PT400',
-            message = 'mime_type must be image/jpeg, image/png, image/webp or video/mp4';
+            message = 'asset paths may only contain letters, digits, ".", "_", "-" and "/"';
+    end if;
+    asset_row.mime_type := ourvidz_private.json_enum(asset, 'mime_type', ourvidz_private.allowed_mime_types());
+    if asset_row.mime_type is null then
+        raise exception using errcode = 'PT400', message = 'mime_type is required';
     end if;
     asset_row.asset_type := split_part(asset_row.mime_type, '/', 1);
     if asset_row.asset_type <> job.mode then
         raise exception using errcode = 'PT400',
             message = format('%s jobs produce %s assets, not %s', job.mode, job.mode, asset_row.asset_type);
     end if;
-    asset_row.file_size_bytes := ourvidz_private.json_integer(asset, 'file_size_bytes', 0, 1073741824);
+    asset_row.file_size_bytes := ourvidz_private.json_integer(asset, 'file_size_bytes', 1, ourvidz_private.max_object_bytes());
     if asset_row.file_size_bytes is null then
         raise exception using errcode = 'PT400', message = 'file_size_bytes is required';
     end if;
     asset_row.width := ourvidz_private.json_integer(asset, 'width', 1, 16384);
     asset_row.height := ourvidz_private.json_integer(asset, 'height', 1, 16384);
-    asset_row.duration_seconds := (ourvidz_private.json_field(asset, 'duration_seconds', 'number') #>> '{}')::numeric;
-    if asset_row.duration_seconds < 0 or asset_row.duration_seconds > 3600 then
-        raise exception using errcode = 'PT400', message = 'duration_seconds must be between 0 and 3600';
+    asset_row.duration_seconds := ourvidz_private.json_number(asset, 'duration_seconds', 0, 3600, false);
+    if asset_row.duration_seconds = 0 then
+        raise exception using errcode = 'PT400', message = 'duration_seconds must be above 0';
     end if;
     asset_row.generation_seed := coalesce(
-        ourvidz_private.json_integer(asset, 'generation_seed', -9223372036854775808, 9223372036854775807),
-        job.generation_seed + asset_row.asset_index);
+        ourvidz_private.json_integer(asset, 'generation_seed', 0, ourvidz_private.max_seed()),
+        ourvidz_private.asset_seed(job.generation_seed, asset_row.asset_index));
     asset_row.original_prompt := job.prompt;
     asset_row.model_used := job.model;
     asset_row.generation_settings := job.generation_settings;
     asset_row.created_at := now();
-    asset_row.expires_at := now() + interval '7 days';
+    asset_row.expires_at := now() + ourvidz_private.workspace_lifetime();
     return asset_row;
 end;
 $$;
@@ -448,22 +427,34 @@ begin
     if reported_job_id is null then
         raise exception using errcode = 'PT400', message = 'job_id is required';
     end if;
-    new_status := ourvidz_private.json_field(result, 'status', 'string') #>> '{}';
-    if new_status is null or new_status not in ('processing', 'completed', 'failed') then
-        raise exception using errcode = 'PT400',
-            message = 'status must be "processing", "completed" or "failed"';
+    new_status := ourvidz_private.json_enum(result, 'status', '{processing,completed,failed}');
+    if new_status is null then
+        raise exception using errcode = 'PT400', message = 'status is required';
     end if;
     reporter := ourvidz_private.json_field(result, 'worker_id', 'string') #>> '{}';
-    if reporter is not null and char_length(reporter) not between 1 and 200 then
-        raise exception using errcode = 'PT400', message = 'worker_id must be between 1 and 200 characters';
+    if reporter is not null then
+        perform ourvidz_private.require_worker_id(reporter);
     end if;
-    failure := left(ourvidz_private.json_field(result, 'error', 'string') #>> '{}', 2000);
+    failure := ourvidz_private.json_field(result, 'error', 'string') #>> '{}';
+    if failure is not null and new_status <> 'failed' then
+        raise exception using errcode = 'PT400', message = 'only a failed callback carries an error';
+    end if;
+    if not ourvidz_private.is_error_text(failure) then
+        raise exception using errcode = 'PT400', message = format(
+            'error must be at most %s characters without control characters other than tab and newline',
+            ourvidz_private.max_error_chars());
+    end if;
     reported := coalesce(ourvidz_private.json_field(result, 'assets', 'array'), '[]'::jsonb);
     if jsonb_array_length(reported) > 100 then
         raise exception using errcode = 'PT400', message = 'at most 100 assets per callback';
     end if;
     if new_status <> 'completed' and jsonb_array_length(reported) > 0 then
         raise exception using errcode = 'PT400', message = 'only a completed callback carries assets';
+    end if;
+    if exists (select 1 from jsonb_array_elements(reported) a
+               where jsonb_typeof(a) = 'object' and a ? 'asset_index'
+               group by a -> 'asset_index' having count(*) > 1) then
+        raise exception using errcode = 'PT400', message = 'each asset_index may appear once per callback';
     end if;
 
     select * into job from jobs j where j.id = reported_job_id for update;
@@ -472,7 +463,7 @@ begin
         -- no one. The owner is the first segment of each path.
         perform ourvidz_private.queue_unowned_reported_objects(p.owner, array[p.path], 'callback_rejected')
         from (select split_part(x.path, '/', 1)::uuid as owner, x.path
-              from (select normalize_storage_path(coalesce(a ->> k, ''), 'workspace-temp') as path
+              from (select ourvidz_private.reported_path(coalesce(a ->> k, ''), k) as path
                     from jsonb_array_elements(reported) a, unnest(array['storage_path', 'thumbnail_path']) k
                     where a ? k) x
               where x.path ~ ('^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/' || reported_job_id::text || '/')) p;
@@ -480,7 +471,7 @@ begin
     end if;
 
     select array_agg(p) into paths
-    from (select normalize_storage_path(a ->> k, 'workspace-temp') p
+    from (select ourvidz_private.reported_path(a ->> k, k) p
           from jsonb_array_elements(reported) a, unnest(array['storage_path', 'thumbnail_path']) k
           where jsonb_typeof(a) = 'object' and jsonb_typeof(a -> k) = 'string') s;
 
@@ -505,7 +496,8 @@ begin
         update jobs j
         set status = 'processing',
             worker_id = coalesce(reporter, j.worker_id, 'callback'),
-            lease_expires_at = greatest(j.lease_expires_at, now() + interval '5 minutes'),
+            lease_expires_at = greatest(j.lease_expires_at,
+                                        now() + make_interval(secs => ourvidz_private.default_lease_seconds())),
             attempts = case when j.status = 'queued' then j.attempts + 1 else j.attempts end,
             started_at = coalesce(j.started_at, now())
         where j.id = job.id
@@ -540,10 +532,8 @@ revoke execute on function enqueue_job(jsonb, text), claim_jobs(text, integer, i
 grant execute on function enqueue_job(jsonb, text) to authenticated, service_role;
 grant execute on function claim_jobs(text, integer, integer), heartbeat_job(uuid, text, integer),
     record_job_result(jsonb) to service_role;
-grant execute on function ourvidz_private.json_field(jsonb, text, text),
-    ourvidz_private.json_integer(jsonb, text, numeric, numeric),
-    ourvidz_private.reject_unknown_fields(jsonb, text[]) to authenticated, service_role;
-grant execute on function ourvidz_private.reported_asset(jobs, jsonb),
+grant execute on function ourvidz_private.check_generation_settings() to authenticated, service_role;
+grant execute on function ourvidz_private.reported_asset(jobs, jsonb), ourvidz_private.reported_path(text, text),
     ourvidz_private.queue_unowned_reported_objects(uuid, text[], text),
     ourvidz_private.queue_job_folder(uuid, uuid, text),
     ourvidz_private.job_result(jobs) to service_role;

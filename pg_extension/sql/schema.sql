@@ -1,7 +1,9 @@
 -- The tables of the generation workspace (seeds 000, 001, 002).
 --
--- Column names, defaults and checks are the seeds'; additions are marked. Two
--- families of constraints go beyond the seeds because the invariants need them:
+-- Column names, defaults and checks are the seeds'; additions are marked. The
+-- limits are the API's rules (rules.sql), so a row written through PostgREST
+-- obeys the same ones as a row written by the SQL API. Two families of
+-- constraints go beyond the seeds because the invariants need them:
 --   * every storage path must lie in its owner's folder (`storage_path_is_owned`)
 --     and no two rows may own the same object — a row's deletion queues its
 --     objects for deletion, so a foreign or shared path would delete someone
@@ -22,29 +24,25 @@ create table jobs (
     created_at timestamptz not null default now(),
     -- what the worker needs (ARCHITECTURE.md: queue columns)
     mode text not null check (mode in ('image', 'video')),
-    prompt text not null check (char_length(prompt) between 1 and 4000),
-    -- a worker may look the model up by name: no traversal, no odd characters
-    model text not null
-        constraint jobs_model_check check (char_length(model) between 1 and 100
-                                           and model ~ '^[A-Za-z0-9][A-Za-z0-9._:/-]*$'
-                                           and strpos(model, '..') = 0),
+    prompt text not null check (ourvidz_private.is_prompt(prompt)),
+    model text not null check (ourvidz_private.is_model_name(model)),
     quality text not null default 'fast' check (quality in ('fast', 'high')),
     batch_size integer not null,
-    generation_seed bigint not null,
+    generation_seed bigint not null check (ourvidz_private.is_seed(generation_seed)),
+    -- checked key by key on insert (queue.sql: jobs_check_generation_settings)
     generation_settings jsonb not null default '{}'
         check (jsonb_typeof(generation_settings) = 'object'),
-    idempotency_key text check (char_length(idempotency_key) between 1 and 255),
+    idempotency_key text check (ourvidz_private.is_idempotency_key(idempotency_key)),
     -- queue bookkeeping
     attempts integer not null default 0 check (attempts >= 0),
     max_attempts integer not null default 3 check (max_attempts between 1 and 100),
-    worker_id text check (char_length(worker_id) between 1 and 200),
+    worker_id text check (ourvidz_private.is_worker_id(worker_id)),
     lease_expires_at timestamptz,
-    error text check (char_length(error) <= 2000),
+    error text check (ourvidz_private.is_error_text(error)),
     started_at timestamptz,
     completed_at timestamptz,
     updated_at timestamptz not null default now(),
-    constraint jobs_batch_size_check
-        check ((mode = 'image' and batch_size between 1 and 4) or (mode = 'video' and batch_size = 1)),
+    constraint jobs_batch_size_check check (ourvidz_private.is_batch_size(mode, batch_size)),
     constraint jobs_processing_has_lease
         check (status <> 'processing' or (worker_id is not null and lease_expires_at is not null)),
     constraint jobs_user_idempotency_key_key unique (user_id, idempotency_key),
@@ -76,17 +74,17 @@ create table workspace_assets (
     user_id uuid not null default auth.uid() references auth.users (id) on delete cascade,
     asset_type text not null check (asset_type in ('image', 'video')),
     temp_storage_path text not null,
-    file_size_bytes bigint not null check (file_size_bytes >= 0),
-    mime_type text not null check (mime_type in ('image/jpeg', 'image/png', 'image/webp', 'video/mp4')),
+    file_size_bytes bigint not null check (file_size_bytes between 0 and ourvidz_private.max_object_bytes()),
+    mime_type text not null check (mime_type = any (ourvidz_private.allowed_mime_types())),
     duration_seconds decimal(10, 3) check (duration_seconds >= 0),
     job_id uuid not null,
     asset_index integer not null default 0 check (asset_index between 0 and 99),
-    generation_seed bigint not null,
+    generation_seed bigint not null check (ourvidz_private.is_seed(generation_seed)),
     original_prompt text not null,
     model_used text not null,
     generation_settings jsonb default '{}',
     created_at timestamptz not null default now(),
-    expires_at timestamptz not null default (now() + interval '7 days'),
+    expires_at timestamptz not null default (now() + ourvidz_private.workspace_lifetime()),
     thumbnail_path text,
     width integer check (width > 0),
     height integer check (height > 0),
@@ -98,7 +96,10 @@ create table workspace_assets (
     constraint workspace_assets_thumbnail_path_owned
         check (thumbnail_path is null or storage_path_is_owned(thumbnail_path, user_id)),
     constraint workspace_assets_type_matches_mime
-        check ((asset_type = 'image') = (mime_type like 'image/%'))
+        check ((asset_type = 'image') = (mime_type like 'image/%')),
+    -- the workspace is temporary: no row outlives the 7 days
+    constraint workspace_assets_expires_within_lifetime
+        check (expires_at <= created_at + ourvidz_private.workspace_lifetime())
 );
 
 -- Seed 000's five indexes. Two differ from the seed's text, which Postgres
@@ -125,15 +126,15 @@ create table user_library (
     user_id uuid not null default auth.uid() references auth.users (id) on delete cascade,
     asset_type text not null check (asset_type in ('image', 'video')),
     storage_path text not null,
-    file_size_bytes bigint not null check (file_size_bytes >= 0),
-    mime_type text not null check (mime_type in ('image/jpeg', 'image/png', 'image/webp', 'video/mp4')),
+    file_size_bytes bigint not null check (file_size_bytes between 0 and ourvidz_private.max_object_bytes()),
+    mime_type text not null check (mime_type = any (ourvidz_private.allowed_mime_types())),
     duration_seconds decimal(10, 3) check (duration_seconds >= 0),
     original_prompt text not null,
     model_used text not null,
-    generation_seed bigint,
+    generation_seed bigint check (ourvidz_private.is_seed(generation_seed)),
     collection_id uuid,
-    custom_title text check (char_length(custom_title) <= 200),
-    tags text[] not null default '{}' check (cardinality(tags) <= 50),
+    custom_title text check (ourvidz_private.is_title(custom_title)),
+    tags text[] not null default '{}' check (ourvidz_private.are_tags(tags)),
     is_favorite boolean not null default false,
     visibility text not null default 'private' check (visibility in ('private', 'unlisted', 'public')),
     created_at timestamptz not null default now(),

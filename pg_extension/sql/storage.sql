@@ -9,11 +9,8 @@
 -- uploaded or moved into another user's folder. service_role bypasses RLS.
 
 insert into storage.buckets (id, name, public, file_size_limit, allowed_mime_types)
-values
-    ('workspace-temp', 'workspace-temp', false, 1073741824,
-     array['image/jpeg', 'image/png', 'image/webp', 'video/mp4']),
-    ('user-library', 'user-library', false, 1073741824,
-     array['image/jpeg', 'image/png', 'image/webp', 'video/mp4'])
+select b.id, b.id, false, ourvidz_private.max_object_bytes(), ourvidz_private.allowed_mime_types()
+from unnest(array['workspace-temp', 'user-library']) b (id)
 on conflict (id) do nothing;
 
 create policy "workspace_temp_access" on storage.objects

@@ -17,21 +17,6 @@
 -- and the drainer deletes it. An intent the drainer has claimed can no longer
 -- be cancelled, so step 3 can never commit a row whose copy is being deleted.
 
-create function ourvidz_private.require_user()
-returns uuid
-language plpgsql
-stable
-as $$
-declare
-    uid uuid := auth.uid();
-begin
-    if uid is null then
-        raise exception using errcode = 'PT401', message = 'a signed-in user is required';
-    end if;
-    return uid;
-end;
-$$;
-
 create function ourvidz_private.require_ids(ids uuid[], what text)
 returns uuid[]
 language plpgsql
@@ -127,7 +112,8 @@ as $$
 $$;
 
 -- list_workspace ---------------------------------------------------------------------
-create function list_workspace(page_size integer default 20, before jsonb default null)
+-- page_size: 1 to 100, 20 when not given (or NULL).
+create function list_workspace(page_size integer default null, before jsonb default null)
 returns jsonb
 language plpgsql
 stable
@@ -139,7 +125,8 @@ declare
     before_job uuid;
     result jsonb;
 begin
-    if page_size is null or page_size not between 1 and 100 then
+    page_size := coalesce(page_size, 20);
+    if page_size not between 1 and 100 then
         raise exception using errcode = 'PT400', message = 'page_size must be between 1 and 100';
     end if;
     -- a JSON null cursor (the "next" of the last page) means the first page
@@ -261,6 +248,9 @@ set search_path = pg_catalog, public
 as $$
 declare
     uid uuid := ourvidz_private.require_user();
+    -- tags are stored without surrounding whitespace
+    given_tags text[] := array(select regexp_replace(t, '^\s+|\s+$', '', 'g')
+                               from unnest(tags) with ordinality u (t, n) order by n);
     item jsonb;
     wanted uuid;
     library_id uuid;
@@ -274,11 +264,15 @@ begin
     if jsonb_typeof(items) is distinct from 'array' or jsonb_array_length(items) not between 1 and 100 then
         raise exception using errcode = 'PT400', message = 'items must be an array of 1 to 100 prepared items';
     end if;
-    if char_length(custom_title) > 200 then
-        raise exception using errcode = 'PT400', message = 'custom_title must be at most 200 characters';
+    if not ourvidz_private.is_title(custom_title) then
+        raise exception using errcode = 'PT400', message = format(
+            'custom_title must be 1 to %s characters, not blank, without control characters',
+            ourvidz_private.max_title_chars());
     end if;
-    if cardinality(tags) > 50 or exists (select 1 from unnest(tags) t where t is null or char_length(t) not between 1 and 50) then
-        raise exception using errcode = 'PT400', message = 'tags must be at most 50 tags of 1 to 50 characters';
+    if not ourvidz_private.are_tags(given_tags) then
+        raise exception using errcode = 'PT400', message = format(
+            'tags must be at most %s tags of 1 to %s characters, not blank, without control characters',
+            ourvidz_private.max_tags(), ourvidz_private.max_tag_chars());
     end if;
     if save_workspace_assets.collection_id is not null and not exists (
         select 1 from user_collections c where c.id = save_workspace_assets.collection_id and c.user_id = uid
@@ -333,7 +327,7 @@ begin
                 library_id, uid, asset.asset_type, destination, asset.file_size_bytes, asset.mime_type,
                 asset.duration_seconds, asset.original_prompt, asset.model_used, asset.generation_seed,
                 save_workspace_assets.collection_id, save_workspace_assets.custom_title,
-                coalesce(save_workspace_assets.tags, '{}'), coalesce(asset.generation_settings, '{}'),
+                coalesce(given_tags, '{}'), coalesce(asset.generation_settings, '{}'),
                 asset.job_id, asset.id, asset.width, asset.height, thumbnail_destination);
             delete from workspace_assets w where w.id = asset.id;
             saved := saved || jsonb_build_object('asset_id', wanted, 'library_id', library_id);
@@ -440,12 +434,12 @@ grant execute on function list_workspace(integer, jsonb), prepare_workspace_save
     save_workspace_assets(jsonb, uuid, text, text[]), discard_workspace_assets(uuid[], uuid),
     clear_workspace(), delete_workspace_items(uuid, uuid)
     to authenticated, service_role;
-revoke execute on function ourvidz_private.require_user(), ourvidz_private.require_ids(uuid[], text),
+revoke execute on function ourvidz_private.require_ids(uuid[], text),
     ourvidz_private.requested_assets(uuid[], uuid),
     ourvidz_private.record_save_intents(text[]), ourvidz_private.cancel_save_intents(text[]),
     ourvidz_private.asset_json(workspace_assets)
     from public;
-grant execute on function ourvidz_private.require_user(), ourvidz_private.require_ids(uuid[], text),
+grant execute on function ourvidz_private.require_ids(uuid[], text),
     ourvidz_private.requested_assets(uuid[], uuid),
     ourvidz_private.record_save_intents(text[]), ourvidz_private.cancel_save_intents(text[]),
     ourvidz_private.asset_json(workspace_assets)

@@ -1,11 +1,11 @@
 -- plpgsql twin of src/collection_count.rs, for the pure-SQL build.
 -- Every row change is a -1 on the collection it left and a +1 on the one it
 -- entered; both counters are updated in uuid order so opposite moves can't
--- deadlock. collections.sql makes it security definer, like the Rust one.
+-- deadlock. collections.sql makes it security definer with an empty
+-- search_path, like the Rust one.
 create function update_collection_asset_count()
 returns trigger
 language plpgsql
-set search_path = ''
 as $$
 declare
     change record;

@@ -1,7 +1,8 @@
 -- plpgsql/SQL twins of src/storage_path.rs, for the pure-SQL build (hosted
 -- Supabase loads no shared library). They must answer exactly as the Rust
--- functions do — same results, same error messages — which the pg_regress
--- suite checks by running against both builds.
+-- functions do — same results, same error messages: tests/differential feeds
+-- both the same generated paths, and the pg_regress suite runs against both
+-- builds.
 
 -- Control characters are Unicode category Cc, as Rust's char::is_control.
 create function normalize_storage_path(path text, bucket text default null)
@@ -24,7 +25,9 @@ begin
         raise exception using errcode = '22023', message = 'storage path contains a control character';
     end if;
     name := ltrim(path, '/');
-    foreach prefix in array coalesce(array[bucket], array['workspace-temp', 'user-library']) loop
+    -- no bucket named: either of ours (`array[null]` is not null, so no coalesce)
+    foreach prefix in array case when bucket is null then array['workspace-temp', 'user-library']
+                                 else array[bucket] end loop
         if starts_with(name, prefix || '/') then
             name := substr(name, char_length(prefix) + 2);
             exit;

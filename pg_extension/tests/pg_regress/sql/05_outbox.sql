@@ -26,6 +26,13 @@ select * from regress.outbox();
 update workspace_assets
 set temp_storage_path = 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa/10000000-0000-4000-8000-000000000001/1-v2.png'
 where asset_index = 1;
+-- ... and so does a thumbnail that changes or goes away.
+update workspace_assets
+set thumbnail_path = 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa/10000000-0000-4000-8000-000000000001/thumbnails/2.png'
+where asset_index = 2;
+update workspace_assets set thumbnail_path = null where asset_index = 2;
+update user_library
+set thumbnail_path = 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa/thumbnails/v2.jpg';
 select * from regress.outbox() where reason = 'path_changed';
 
 -- Deleting a job sweeps its folder: reported assets (cascaded) and uploads

@@ -3,10 +3,16 @@
 \set VERBOSITY terse
 begin;
 
--- alice: 5 expired assets (one with a thumbnail) and 2 live ones; bob: 1 expired, 1 live.
+-- alice: 5 assets expired a second ago (one with a thumbnail) and 2 live ones;
+-- bob: 1 expired, 1 live. At the boundary: one asset of alice expires exactly
+-- now (not expired yet: expiry is `expires_at < now()`), one a second from now.
 select regress.seed_workspace('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', '10000000-0000-4000-8000-000000000001', 5,
                               now() - interval '1 second');
 select regress.seed_workspace('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', '10000000-0000-4000-8000-000000000002', 2);
+select regress.seed_workspace('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', '10000000-0000-4000-8000-000000000003', 2,
+                              now() + interval '1 second');
+update workspace_assets set expires_at = now()
+where job_id = '10000000-0000-4000-8000-000000000003' and asset_index = 1;
 select regress.seed_workspace('bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb', '20000000-0000-4000-8000-000000000001', 1,
                               now() - interval '8 days');
 select regress.seed_workspace('bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb', '20000000-0000-4000-8000-000000000002', 1);
@@ -16,7 +22,9 @@ select cleanup_expired_workspace_assets(batch_size => 2, max_batches => 2) as re
 select cleanup_expired_workspace_assets(batch_size => 2, max_batches => 2) as removed;
 select cleanup_expired_workspace_assets() as removed;
 
--- Live rows are untouched.
+-- Live rows are untouched, down to the second.
+select job_id, asset_index, expires_at - now() as expires_in from workspace_assets
+where expires_at < now() + interval '1 day' order by job_id, asset_index;
 select job_id, asset_index, expires_at > now() as live from workspace_assets order by job_id, asset_index;
 
 -- The outbox holds each expired asset, and the thumbnail, in workspace-temp.

@@ -71,6 +71,8 @@ select name, asset_count from user_collections;
 -- the saved workspace rows are gone, their temp objects queued; the intents of saved copies are cancelled
 select job_id, asset_index from workspace_assets where job_id = '10000000-0000-4000-8000-000000000001';
 select reason, bucket_id, count(*) from storage_deletion_outbox group by 1, 2 order by 1, 2;
+-- the saved temp objects, the thumbnail with its asset
+select object_name from storage_deletion_outbox where bucket_id = 'workspace-temp' order by 1;
 -- saving again (a retry after a lost answer) reports the first save, creates nothing
 select regress.stable(save_workspace_assets(
     (select jsonb_agg(i.value order by i.ordinality) from jsonb_array_elements(answer -> 'items') with ordinality i where i.ordinality <= 2))) from prepared;
@@ -145,6 +147,9 @@ select jsonb_array_length(answer -> 'discarded') as discarded, answer -> 'failed
 from (select discard_workspace_assets(job_id => '10000000-0000-4000-8000-000000000002') as answer) a;
 select jsonb_array_length(delete_workspace_items(asset_id => (
     select id from workspace_assets where job_id = '10000000-0000-4000-8000-000000000001')) -> 'deleted') as deleted_one;
+-- discarded and deleted objects are queued, thumbnails with their assets
+select object_name from storage_deletion_outbox
+where bucket_id = 'workspace-temp' and object_name like '%000000000002/%' order by 1;
 savepoint attack;
 select delete_workspace_items(asset_id => '20000000-0000-4000-8000-0000000000ff');
 rollback to savepoint attack;

@@ -13,6 +13,15 @@ insert into storage.objects (bucket_id, name, created_at) values
     ('user-library', 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa/fresh.png', now());
 insert into user_library (user_id, asset_type, storage_path, file_size_bytes, mime_type, original_prompt, model_used)
 values ('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', 'image', 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa/missing.png', 1, 'image/png', 'p', 'm');
+-- thumbnails count as objects of their rows: a library video whose thumbnail
+-- is missing, and a thumbnail nobody owns
+insert into storage.objects (bucket_id, name, created_at) values
+    ('user-library', 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa/v.mp4', now() - interval '2 days'),
+    ('user-library', 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa/thumbnails/lost.jpg', now() - interval '2 days');
+insert into user_library (user_id, asset_type, storage_path, thumbnail_path, file_size_bytes, mime_type,
+                          original_prompt, model_used)
+values ('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', 'video', 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa/v.mp4',
+        'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa/thumbnails/v.jpg', 1, 'video/mp4', 'p', 'm');
 
 select regress.act_as_service();
 -- the audit sees the object nobody owns (old or new) and the row whose object is missing

@@ -1,0 +1,395 @@
+-- The rules of the SQL API, each stated once.
+--
+-- Every function `authenticated` may execute is public through PostgREST RPC
+-- on hosted Supabase, so the SQL is the contract: each limit, range and enum a
+-- caller can break lives here once — a constant (a small immutable function),
+-- a predicate, or a validator — and the table checks, the triggers and the API
+-- functions use it. The edge functions only shape requests and map the errors
+-- to HTTP. A broken rule raises SQLSTATE PT400 with a sentence safe to show
+-- (PostgREST and the edge functions answer 400 with it).
+--
+-- Everything here lives in schema ourvidz_private, which PostgREST does not
+-- expose; the API roles may execute what table checks and triggers call on
+-- their behalf.
+
+create schema ourvidz_private;
+revoke all on schema ourvidz_private from public;
+grant usage on schema ourvidz_private to authenticated, service_role;
+
+-- Constants -----------------------------------------------------------------------
+
+-- Seeds are at most 2^53 - 1: JSON clients (JavaScript) read numbers as
+-- doubles, and a larger integer would come back as a different seed.
+create function ourvidz_private.max_seed() returns bigint
+language sql immutable parallel safe as 'select 9007199254740991';
+
+create function ourvidz_private.max_prompt_chars() returns integer
+language sql immutable parallel safe as 'select 4000';
+
+create function ourvidz_private.max_model_chars() returns integer
+language sql immutable parallel safe as 'select 100';
+
+-- Images come in sets of at most this many (the seeds' 1x3 set by default);
+-- a video job renders one video.
+create function ourvidz_private.max_image_batch() returns integer
+language sql immutable parallel safe as 'select 4';
+
+create function ourvidz_private.max_worker_id_chars() returns integer
+language sql immutable parallel safe as 'select 200';
+
+create function ourvidz_private.max_error_chars() returns integer
+language sql immutable parallel safe as 'select 2000';
+
+create function ourvidz_private.max_idempotency_key_chars() returns integer
+language sql immutable parallel safe as 'select 255';
+
+create function ourvidz_private.max_title_chars() returns integer
+language sql immutable parallel safe as 'select 200';
+
+create function ourvidz_private.max_tags() returns integer
+language sql immutable parallel safe as 'select 50';
+
+create function ourvidz_private.max_tag_chars() returns integer
+language sql immutable parallel safe as 'select 50';
+
+-- The buckets' object limit and media types (seed 001), which every row that
+-- describes an object obeys too.
+create function ourvidz_private.max_object_bytes() returns bigint
+language sql immutable parallel safe as 'select 1073741824';
+
+create function ourvidz_private.allowed_mime_types() returns text[]
+language sql immutable parallel safe as $$ select '{image/jpeg,image/png,image/webp,video/mp4}'::text[] $$;
+
+-- How long a generated asset stays in the workspace (seed 001: 7 days).
+create function ourvidz_private.workspace_lifetime() returns interval
+language sql immutable parallel safe as $$ select interval '7 days' $$;
+
+-- Worker leases: short by default, kept alive by heartbeats, so a job whose
+-- claim answer never reached its worker is claimable again within seconds.
+create function ourvidz_private.default_lease_seconds() returns integer
+language sql immutable parallel safe as 'select 30';
+
+-- The caller -------------------------------------------------------------------------
+-- Every user function starts here: the id of the signed-in user, or PT401 —
+-- also for a validly signed token whose user is not (or no longer) in
+-- auth.users, and for a subject that is not a user id at all. A definer,
+-- because the API roles may not read auth.users.
+create function ourvidz_private.require_user()
+returns uuid
+language plpgsql
+stable
+security definer
+set search_path = pg_catalog, public
+as $$
+declare
+    uid uuid;
+begin
+    begin
+        uid := auth.uid();
+    exception when invalid_text_representation then
+        raise exception using errcode = 'PT401', message = 'the token''s subject is not a user id';
+    end;
+    if uid is null then
+        raise exception using errcode = 'PT401', message = 'a signed-in user is required';
+    end if;
+    if not exists (select 1 from auth.users u where u.id = uid) then
+        raise exception using errcode = 'PT401', message = 'the token''s user does not exist';
+    end if;
+    return uid;
+end;
+$$;
+
+-- Predicates (table checks and API validation) ---------------------------------------
+
+-- No control characters (Unicode Cc, NUL aside: text cannot hold it); with
+-- `multiline`, tab, newline and carriage return are allowed.
+create function ourvidz_private.is_plain_text(value text, multiline boolean)
+returns boolean
+language sql immutable parallel safe
+as $$
+    select case when multiline then value !~ '[\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]'
+                else value !~ '[\x01-\x1f\x7f-\x9f]' end
+$$;
+
+create function ourvidz_private.is_blank(value text)
+returns boolean
+language sql immutable parallel safe
+as $$ select value ~ '^\s*$' $$;
+
+create function ourvidz_private.is_prompt(prompt text)
+returns boolean
+language sql immutable parallel safe
+as $$
+    select char_length(prompt) <= ourvidz_private.max_prompt_chars()
+       and not ourvidz_private.is_blank(prompt)
+       and ourvidz_private.is_plain_text(prompt, true)
+$$;
+
+-- A worker may look the model up by name: no traversal, no odd characters.
+create function ourvidz_private.is_model_name(model text)
+returns boolean
+language sql immutable parallel safe
+as $$
+    select char_length(model) <= ourvidz_private.max_model_chars()
+       and model ~ '^[A-Za-z0-9][A-Za-z0-9._:/-]*$'
+       and strpos(model, '..') = 0
+$$;
+
+create function ourvidz_private.is_batch_size(mode text, batch_size bigint)
+returns boolean
+language sql immutable parallel safe
+as $$
+    select case mode when 'image' then batch_size between 1 and ourvidz_private.max_image_batch()
+                     when 'video' then batch_size = 1
+                     else false end
+$$;
+
+create function ourvidz_private.is_seed(seed numeric)
+returns boolean
+language sql immutable parallel safe
+as $$ select seed between 0 and ourvidz_private.max_seed() and seed = trunc(seed) $$;
+
+-- The seed of asset `asset_index` of a job: consecutive from the job's seed,
+-- wrapping at 2^53 so it stays a valid seed however large the job's is.
+create function ourvidz_private.asset_seed(job_seed bigint, asset_index integer)
+returns bigint
+language sql immutable parallel safe
+as $$ select (job_seed + asset_index) % (ourvidz_private.max_seed() + 1) $$;
+
+create function ourvidz_private.is_worker_id(worker_id text)
+returns boolean
+language sql immutable parallel safe
+as $$ select char_length(worker_id) <= ourvidz_private.max_worker_id_chars() and worker_id ~ '^[A-Za-z0-9._:@/-]+$' $$;
+
+-- Idempotency keys travel in an HTTP header: visible ASCII only.
+create function ourvidz_private.is_idempotency_key(idempotency_key text)
+returns boolean
+language sql immutable parallel safe
+as $$ select char_length(idempotency_key) <= ourvidz_private.max_idempotency_key_chars() and idempotency_key ~ '^[!-~]+$' $$;
+
+create function ourvidz_private.is_error_text(error text)
+returns boolean
+language sql immutable parallel safe
+as $$ select char_length(error) <= ourvidz_private.max_error_chars() and ourvidz_private.is_plain_text(error, true) $$;
+
+create function ourvidz_private.is_title(title text)
+returns boolean
+language sql immutable parallel safe
+as $$
+    select char_length(title) <= ourvidz_private.max_title_chars()
+       and not ourvidz_private.is_blank(title)
+       and ourvidz_private.is_plain_text(title, false)
+$$;
+
+create function ourvidz_private.are_tags(tags text[])
+returns boolean
+language sql immutable parallel safe
+as $$
+    select cardinality(tags) <= ourvidz_private.max_tags()
+       and not exists (select 1 from unnest(tags) t
+                       where t is null or char_length(t) > ourvidz_private.max_tag_chars()
+                          or ourvidz_private.is_blank(t) or not ourvidz_private.is_plain_text(t, false))
+$$;
+
+-- Workers ------------------------------------------------------------------------------
+
+create function ourvidz_private.require_worker_id(worker_id text)
+returns text
+language plpgsql
+immutable
+as $$
+begin
+    if worker_id is null or not ourvidz_private.is_worker_id(worker_id) then
+        raise exception using errcode = 'PT400', message = format(
+            'worker_id must be 1 to %s letters, digits, ".", "_", ":", "@", "/" or "-"',
+            ourvidz_private.max_worker_id_chars());
+    end if;
+    return worker_id;
+end;
+$$;
+
+-- A lease of `lease_seconds` (5 seconds to an hour; a long job heartbeats).
+create function ourvidz_private.lease(lease_seconds integer)
+returns interval
+language plpgsql
+immutable
+as $$
+begin
+    if lease_seconds is null or lease_seconds not between 5 and 3600 then
+        raise exception using errcode = 'PT400', message = 'lease_seconds must be between 5 and 3600';
+    end if;
+    return make_interval(secs => lease_seconds);
+end;
+$$;
+
+-- Reading JSON requests --------------------------------------------------------------
+-- Each reader returns an optional field (absent and JSON null are both NULL)
+-- or raises PT400 naming the field as the caller knows it: `prefix` || `field`.
+
+create function ourvidz_private.json_field(body jsonb, field text, expected text, prefix text default '')
+returns jsonb
+language plpgsql
+immutable
+as $$
+begin
+    if not body ? field or body -> field = 'null'::jsonb then
+        return null;
+    end if;
+    if jsonb_typeof(body -> field) <> expected then
+        raise exception using errcode = 'PT400', message = format('%s%s must be a JSON %s', prefix, field, expected);
+    end if;
+    return body -> field;
+end;
+$$;
+
+-- A number within [low, high] (an integer when `integral`).
+create function ourvidz_private.json_number(body jsonb, field text, low numeric, high numeric,
+                                            integral boolean, prefix text default '')
+returns numeric
+language plpgsql
+immutable
+as $$
+declare
+    value numeric := (ourvidz_private.json_field(body, field, 'number', prefix) #>> '{}')::numeric;
+begin
+    if value is not null and ((integral and value <> trunc(value)) or value < low or value > high) then
+        raise exception using errcode = 'PT400',
+            message = format('%s%s must be %s between %s and %s', prefix, field,
+                             case when integral then 'an integer' else 'a number' end, low, high);
+    end if;
+    return value;
+end;
+$$;
+
+create function ourvidz_private.json_integer(body jsonb, field text, low numeric, high numeric, prefix text default '')
+returns bigint
+language sql
+immutable
+as $$ select ourvidz_private.json_number(body, field, low, high, true, prefix)::bigint $$;
+
+-- One of `allowed`.
+create function ourvidz_private.json_enum(body jsonb, field text, allowed text[], prefix text default '')
+returns text
+language plpgsql
+immutable
+as $$
+declare
+    value text := ourvidz_private.json_field(body, field, 'string', prefix) #>> '{}';
+begin
+    if value is not null and value <> all (allowed) then
+        raise exception using errcode = 'PT400',
+            message = format('%s%s must be one of %s', prefix, field,
+                             (select string_agg(format('"%s"', a), ', ') from unnest(allowed) a));
+    end if;
+    return value;
+end;
+$$;
+
+-- Refuse fields outside `allowed`.
+create function ourvidz_private.reject_unknown_fields(body jsonb, allowed text[], prefix text default '')
+returns void
+language plpgsql
+immutable
+as $$
+declare
+    unknown text;
+begin
+    if jsonb_typeof(body) is distinct from 'object' then
+        raise exception using errcode = 'PT400',
+            message = case when prefix = '' then 'request body must be a JSON object'
+                           else format('%s must be a JSON object', rtrim(prefix, '.')) end;
+    end if;
+    select k into unknown from jsonb_object_keys(body) k where k <> all (allowed) order by k limit 1;
+    if unknown is not null then
+        raise exception using errcode = 'PT400', message = format('unknown field %s%s', prefix, unknown);
+    end if;
+end;
+$$;
+
+-- Generation settings ---------------------------------------------------------------------
+-- A job's `generation_settings` (ARCHITECTURE.md, queue-job): known keys only,
+-- each of its type and range; JSON nulls dropped. A reference image is an
+-- https:// URL, or a storage path `{bucket}/{name}` of an existing object of
+-- `owner` in workspace-temp or user-library — looked up under the caller's
+-- RLS as well, so another user's object reads exactly like a missing one.
+-- Returns the settings with references normalised.
+
+create function ourvidz_private.checked_reference(value text, field text, owner uuid)
+returns text
+language plpgsql
+stable
+set search_path = pg_catalog, public
+as $$
+declare
+    refused text := format('settings.%s must be an https:// URL or the storage path of an existing object of yours '
+                           '("workspace-temp/..." or "user-library/...")', field);
+    path text := ltrim(value, '/');
+    bucket text;
+    object_name text;
+begin
+    if starts_with(value, 'https://') then
+        if char_length(value) > 2048 or value ~ '[\s\x01-\x1f\x7f-\x9f]' or value = 'https://' then
+            raise exception using errcode = 'PT400',
+                message = format('settings.%s must be an https:// URL of at most 2048 characters without spaces', field);
+        end if;
+        return value;
+    end if;
+    bucket := split_part(path, '/', 1);
+    if bucket not in ('workspace-temp', 'user-library') then
+        raise exception using errcode = 'PT400', message = refused;
+    end if;
+    begin
+        object_name := normalize_storage_path(substr(path, char_length(bucket) + 2), bucket);
+    exception when invalid_parameter_value then
+        raise exception using errcode = 'PT400', message = refused;
+    end;
+    if not storage_path_is_owned(object_name, owner)
+       or not exists (select 1 from storage.objects o where o.bucket_id = bucket and o.name = object_name) then
+        raise exception using errcode = 'PT400', message = refused;
+    end if;
+    return bucket || '/' || object_name;
+end;
+$$;
+
+create function ourvidz_private.checked_generation_settings(settings jsonb, owner uuid)
+returns jsonb
+language plpgsql
+stable
+set search_path = pg_catalog, public
+as $$
+declare
+    p constant text := 'settings.';
+    checked jsonb;
+    reference text;
+begin
+    perform ourvidz_private.reject_unknown_fields(settings, array['aspect_ratio', 'shot_type', 'camera_angle',
+        'style', 'style_reference', 'reference_image', 'reference_strength', 'guidance_scale',
+        'num_inference_steps', 'content_type', 'enhancement_model', 'exact_copy_mode'], p);
+    checked := jsonb_strip_nulls(jsonb_build_object(
+        'aspect_ratio', ourvidz_private.json_enum(settings, 'aspect_ratio', '{16:9,1:1,9:16}', p),
+        'shot_type', ourvidz_private.json_enum(settings, 'shot_type', '{wide,medium,close}', p),
+        'camera_angle', ourvidz_private.json_enum(settings, 'camera_angle',
+                                                  '{none,eye_level,low_angle,over_shoulder,overhead,bird_eye}', p),
+        'style', ourvidz_private.json_field(settings, 'style', 'string', p),
+        'reference_strength', ourvidz_private.json_number(settings, 'reference_strength', 0, 1, false, p),
+        'guidance_scale', ourvidz_private.json_number(settings, 'guidance_scale', 0, 50, false, p),
+        'num_inference_steps', ourvidz_private.json_integer(settings, 'num_inference_steps', 1, 200, p),
+        'content_type', ourvidz_private.json_enum(settings, 'content_type', '{sfw,nsfw}', p),
+        'enhancement_model', ourvidz_private.json_enum(settings, 'enhancement_model', '{qwen_base,qwen_instruct}', p),
+        'exact_copy_mode', ourvidz_private.json_field(settings, 'exact_copy_mode', 'boolean', p)));
+    if char_length(checked ->> 'style') > 500 or not ourvidz_private.is_plain_text(checked ->> 'style', false) then
+        raise exception using errcode = 'PT400',
+            message = 'settings.style must be at most 500 characters without control characters';
+    end if;
+    foreach reference in array array['style_reference', 'reference_image'] loop
+        if ourvidz_private.json_field(settings, reference, 'string', p) is not null then
+            checked := checked || jsonb_build_object(reference,
+                ourvidz_private.checked_reference(settings ->> reference, reference, owner));
+        end if;
+    end loop;
+    return checked;
+end;
+$$;
+
+revoke execute on all functions in schema ourvidz_private from public;
+grant execute on all functions in schema ourvidz_private to authenticated, service_role;
