@@ -36,7 +36,8 @@ pg_cluster_init() {
 # pg_cluster_start DIR PORT [SETTINGS]: start the cluster in DIR on
 # 127.0.0.1:PORT, with its unix socket in DIR/run, and wait until it accepts
 # connections. SETTINGS are extra `-c name=value` server options (tests pass
-# fsync=off; the local stack keeps the durable defaults).
+# fsync=off; the local stack keeps the durable defaults). Every cluster runs
+# with wal_level=logical: Realtime reads changes by logical decoding (wal2json).
 pg_cluster_start() {
     local dir port=$2 settings=${3:-}
     dir=$(realpath -m "$1")
@@ -44,7 +45,7 @@ pg_cluster_start() {
         return 0
     fi
     as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 \
-        -o "-p $port -k $dir/run -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=256MB $settings" \
+        -o "-p $port -k $dir/run -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=256MB -c wal_level=logical $settings" \
         start >/dev/null
 }
 
