@@ -1668,17 +1668,21 @@ begin
     if page_size not between 1 and 100 then
         raise exception using errcode = 'PT400', message = 'page_size must be between 1 and 100';
     end if;
-    -- a JSON null cursor (the "next" of the last page) means the first page
+    -- A JSON null cursor (the "next" of the last page) means the first page.
+    -- Otherwise only what a "next" holds: an ISO 8601 timestamp (not one of
+    -- Postgres' special inputs such as 'now' or 'epoch') and a job id.
     if before is not null and before <> 'null'::jsonb then
         begin
+            if not coalesce(jsonb_typeof(before) = 'object'
+                            and before ->> 'created_at' ~ '^\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d(:?\d\d)?)?$'
+                            and before ->> 'job_id' ~ '^[0-9A-Fa-f-]{36}$', false) then
+                raise invalid_text_representation;
+            end if;
             before_at := (before ->> 'created_at')::timestamptz;
             before_job := (before ->> 'job_id')::uuid;
-        exception when others then
+        exception when invalid_text_representation or invalid_datetime_format or datetime_field_overflow then
             raise exception using errcode = 'PT400', message = 'before must be the "next" object of a previous page';
         end;
-        if before_at is null or before_job is null then
-            raise exception using errcode = 'PT400', message = 'before must be the "next" object of a previous page';
-        end if;
     end if;
 
     with candidates as (

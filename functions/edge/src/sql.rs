@@ -6,9 +6,11 @@
 //! so they bind the same way on every spin:postgres host, and every result is
 //! cast to `::text` and parsed as JSON here, so no host-specific jsonb
 //! decoding is involved. [`DbError`] maps SQLSTATEs to the API's errors once:
-//! `PTxxx` → HTTP xxx with the function's own (safe) message, the listed
-//! constraint and input classes to 409/400/403, connection trouble to 503, and
-//! everything else to a generic 500 whose detail only reaches stderr.
+//! `PTxxx` → HTTP xxx with the function's own (safe) message — every rule of
+//! the contract answers this way (rules.sql) —, the listed constraint and
+//! input classes (bad bytes such as NUL included) to 409/400/403, connection
+//! trouble to 503, and everything else to a generic 500 whose detail only
+//! reaches stderr.
 
 use crate::auth::DbSession;
 use crate::bodies::Target;
@@ -64,10 +66,14 @@ pub fn record_job_result(result: &Value) -> SqlCall {
     }
 }
 
-pub fn list_workspace(page_size: u32, before: Option<&Value>) -> SqlCall {
+/// One page of the caller's workspace; no `page_size` means the SQL's default.
+pub fn list_workspace(page_size: Option<i32>, before: Option<&Value>) -> SqlCall {
     SqlCall {
         statement: "select public.list_workspace($1::text::int, $2::text::jsonb)::text",
-        params: vec![SqlParam::Text(page_size.to_string()), SqlParam::optional_text(before.map(Value::to_string))],
+        params: vec![
+            SqlParam::optional_text(page_size.map(|size| size.to_string())),
+            SqlParam::optional_text(before.map(Value::to_string)),
+        ],
     }
 }
 
@@ -211,7 +217,7 @@ fn from_sqlstate(sqlstate: Option<&str>, message: String) -> EdgeError {
             eprintln!("unique violation: {message}");
             EdgeError::new(ErrorKind::Conflict, "the request conflicts with existing data")
         }
-        "22P02" | "22023" | "23514" | "22P05" | "22021" | "22007" | "22008" => {
+        "22P02" | "22023" | "23514" | "22P05" | "22021" | "22007" | "22008" | "22003" => {
             eprintln!("invalid input ({code}): {message}");
             EdgeError::invalid("the request contains an invalid value")
         }
@@ -263,6 +269,27 @@ mod tests {
     }
 
     #[test]
+    fn bytes_text_cannot_hold_are_bad_input_never_a_500() {
+        // 22021: a NUL or invalid UTF-8 byte in a text parameter; 22P05: a
+        // `\u0000` escape in a JSON argument.
+        for (code, message) in [
+            ("22021", "invalid byte sequence for encoding \"UTF8\": 0x00"),
+            ("22P05", "unsupported Unicode escape sequence"),
+        ] {
+            let error = query(code, message);
+            assert_eq!((error.status(), error.code()), (400, "invalid_request"), "{code}");
+            assert!(!error.message.contains("UTF8") && !error.message.contains("escape"), "{code}");
+        }
+    }
+
+    #[test]
+    fn a_token_whose_user_does_not_exist_is_401() {
+        let error = query("PT401", "the token's user does not exist");
+        assert_eq!((error.status(), error.code()), (401, "unauthorized"));
+        assert_eq!(error.message, "the token's user does not exist");
+    }
+
+    #[test]
     fn pt_sqlstates_outside_the_contract_are_internal() {
         assert_eq!(query("PT418", "teapot").status(), 500);
         assert_eq!(query("PTabc", "x").status(), 500);
@@ -274,7 +301,7 @@ mod tests {
         let error = query("23505", "duplicate key value violates unique constraint \"jobs_pkey\"");
         assert_eq!(error.status(), 409);
         assert!(!error.message.contains("jobs_pkey"));
-        for code in ["22P02", "22023", "23514"] {
+        for code in ["22P02", "22023", "23514", "22007", "22008", "22003"] {
             let error = query(code, "invalid input syntax for type uuid");
             assert_eq!(error.status(), 400, "{code}");
             assert!(!error.message.contains("uuid"));
@@ -310,6 +337,7 @@ mod tests {
         let call = discard_workspace_assets(&Target::Assets(vec![Uuid::nil()]));
         assert_eq!(call.params, vec![SqlParam::TextArray(vec![Uuid::nil().to_string()]), SqlParam::Null]);
         assert!(call.statement.ends_with("::text"));
+        assert_eq!(list_workspace(None, None).params, vec![SqlParam::Null, SqlParam::Null]);
         let call = complete_storage_deletions(&[3, 4]);
         assert_eq!(call.params, vec![SqlParam::TextArray(vec!["3".into(), "4".into()])]);
     }
@@ -320,7 +348,7 @@ mod tests {
         let calls = [
             enqueue_job(&json!({}), Some("k")),
             record_job_result(&json!({})),
-            list_workspace(20, None),
+            list_workspace(Some(20), None),
             prepare_workspace_save(&ids, Some(Uuid::nil())),
             save_workspace_assets(&json!([]), None, None, None),
             discard_workspace_assets(&ids),
