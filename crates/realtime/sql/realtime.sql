@@ -145,7 +145,7 @@ begin
       into rel
       from pg_class c join pg_namespace n on n.oid = c.relnamespace, pg_roles r
      where c.oid = entity and r.rolname = role_name;
-    if not has_table_privilege(role_name, entity, 'SELECT') then
+    if not has_any_column_privilege(role_name, entity, 'SELECT') then
         return false;
     end if;
     if not rel.relrowsecurity or rel.bypasses or (rel.owns and not rel.relforcerowsecurity) then
@@ -267,7 +267,7 @@ begin
         end if;
 
         for role_name in select distinct s ->> 'role' from jsonb_array_elements(matching) s order by 1 loop
-            continue when not has_table_privilege(role_name, entity, 'SELECT');
+            continue when not has_any_column_privilege(role_name, entity, 'SELECT');
             select array_agg(a.attname::text) into readable
               from pg_attribute a
              where a.attrelid = entity and a.attnum > 0 and not a.attisdropped

@@ -30,6 +30,8 @@ use crate::Shared;
 const CLOSE_SLOW_CONSUMER: u16 = 1008;
 /// Close code when the service stops ("going away": clients reconnect).
 const CLOSE_GOING_AWAY: u16 = 1001;
+/// How long a closing connection may take to accept its close frame.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 
 struct Channel {
     join_ref: Value,
@@ -62,27 +64,31 @@ pub async fn serve(shared: Arc<Shared>, ws: WebSocket, vsn: Vsn, socket_access: 
     let writer = {
         let (outbox, closed, shutdown) = (outbox.clone(), closed.clone(), shared.shutdown.clone());
         tokio::spawn(async move {
-            let close = |code: u16, reason: &'static str| Message::Close(Some(CloseFrame { code, reason: reason.into() }));
-            loop {
-                tokio::select! {
+            let close_code = loop {
+                let message = tokio::select! {
                     biased;
-                    () = outbox.overflowed.cancelled() => {
-                        let _ = sink.send(close(CLOSE_SLOW_CONSUMER, "slow consumer")).await;
-                        break;
-                    }
-                    () = shutdown.cancelled() => {
-                        let _ = sink.send(close(CLOSE_GOING_AWAY, "server stopping")).await;
-                        break;
-                    }
-                    () = closed.cancelled() => break,
-                    message = queue.recv() => {
-                        let Some(message) = message else { break };
-                        outbox.sent(&message);
-                        if sink.send(message).await.is_err() {
-                            break;
-                        }
-                    }
+                    () = outbox.overflowed.cancelled() => break Some((CLOSE_SLOW_CONSUMER, "slow consumer")),
+                    () = shutdown.cancelled() => break Some((CLOSE_GOING_AWAY, "server stopping")),
+                    () = closed.cancelled() => break None,
+                    message = queue.recv() => match message {
+                        Some(message) => message,
+                        None => break None,
+                    },
+                };
+                outbox.sent(&message);
+                // A send blocks while the client does not read; the overflow
+                // must still be noticed then. Dropping the send is safe: the
+                // frame stays in the socket's write buffer, ahead of the close.
+                tokio::select! {
+                    sent = sink.send(message) => if sent.is_err() { break None },
+                    () = outbox.overflowed.cancelled() => break Some((CLOSE_SLOW_CONSUMER, "slow consumer")),
+                    () = shutdown.cancelled() => break Some((CLOSE_GOING_AWAY, "server stopping")),
+                    () = closed.cancelled() => break None,
                 }
+            };
+            if let Some((code, reason)) = close_code {
+                let close = Message::Close(Some(CloseFrame { code, reason: reason.into() }));
+                let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.send(close)).await;
             }
             closed.cancel();
         })
