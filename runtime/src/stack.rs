@@ -59,6 +59,8 @@ pub enum StackError {
     Listen { addr: SocketAddr, source: std::io::Error },
     #[error("the Storage API cannot start: {0}")]
     Storage(String),
+    #[error("Realtime cannot start: {0}")]
+    Realtime(String),
     #[error(transparent)]
     Manifest(#[from] ManifestError),
     #[error(transparent)]
@@ -204,8 +206,12 @@ async fn serve(
     })
     .await
     .map_err(|e| StackError::Storage(e.to_string()))?;
+    publish_to_realtime(db_url).await?;
+    let realtime = ourvidz_realtime::start(ourvidz_realtime::RealtimeConfig::new(db_url, ourvidz_jwt::Verifier::hs256(secret)))
+        .await
+        .map_err(|e| StackError::Realtime(e.to_string()))?;
     // The Supabase-compatible services, each mounted at its prefix.
-    let services = vec![("/storage/v1", storage)];
+    let services = vec![("/storage/v1", storage), ("/realtime/v1", realtime.router())];
 
     let app = Arc::new(AppState {
         manifest,
@@ -257,8 +263,36 @@ async fn serve(
     if !finished {
         eprintln!("shutdown: in-flight requests did not finish within {} ms; dropped", options.shutdown_grace.as_millis());
     }
+    // Websockets outlive the HTTP server's graceful stop: close them (clients
+    // reconnect) and end the change reader, whose temporary slot goes with it.
+    realtime.stop().await;
     if let Some(worker) = worker {
         crate::worker::stop(worker, options.shutdown_grace).await;
     }
     Ok(())
+}
+
+/// Make sure the `supabase_realtime` publication exists, as Supabase's image
+/// creates it at init, and holds the ourvidz tables: the extension adds them
+/// itself only when the publication already exists at install time
+/// (pg_extension/sql/realtime.sql).
+async fn publish_to_realtime(db_url: &str) -> Result<(), StackError> {
+    let failed = |e: tokio_postgres::Error| StackError::Realtime(e.to_string());
+    let (client, connection) = tokio_postgres::connect(db_url, tokio_postgres::NoTls).await.map_err(failed)?;
+    let connection = tokio::spawn(connection);
+    let published = client
+        .batch_execute(
+            "do $$ begin
+                 if not exists (select 1 from pg_publication where pubname = 'supabase_realtime') then
+                     create publication supabase_realtime;
+                 end if;
+                 if to_regprocedure('ourvidz_private.publish_to_realtime()') is not null then
+                     perform ourvidz_private.publish_to_realtime();
+                 end if;
+             end $$",
+        )
+        .await;
+    drop(client);
+    let _ = connection.await;
+    published.map_err(failed)
 }
