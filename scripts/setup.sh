@@ -4,7 +4,8 @@
 #
 #   - Debian packages: PostgreSQL 15 server + its headers (pinned to the installed
 #     server's version so apt never upgrades the server behind our back), clang
-#     for pgrx's bindgen, pkg-config + libssl-dev, sudo (pgrx --runas).
+#     for pgrx's bindgen, pkg-config + libssl-dev, sudo (pgrx --runas), wal2json
+#     (Realtime's change stream).
 #   - Rust: the wasm32-wasip2 target (edge functions), cargo-pgrx 0.18.1.
 #   - `cargo pgrx init` pointed at Debian's pg_config (no pgrx-managed Postgres).
 set -euo pipefail
@@ -38,8 +39,9 @@ if [ "$(installed_version postgresql-server-dev-15)" != "$pg_version" ]; then
     apt_install "postgresql-server-dev-15=$pg_version"
 fi
 
+# postgresql-15-wal2json: the logical decoding plugin Realtime reads changes with.
 missing=()
-for pkg in clang libclang-dev pkg-config libssl-dev sudo curl ca-certificates; do
+for pkg in clang libclang-dev pkg-config libssl-dev sudo curl ca-certificates postgresql-15-wal2json; do
     is_installed "$pkg" || missing+=("$pkg")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
