@@ -1,6 +1,6 @@
 //! The `ourvidz` command line: `up` (the whole local stack in the
 //! foreground), `status`, `stop`, and `token` (dev JWTs signed with the
-//! project secret). Paths default to the project the current directory is
+//! project's HS256 secret or the stack's ES256 key). Paths default to the project the current directory is
 //! in (the nearest ancestor with `functions/spin.toml`).
 
 use std::net::SocketAddr;
@@ -43,7 +43,8 @@ enum Command {
     Status(Paths),
     /// Stop a running stack and its database.
     Stop(Paths),
-    /// Print a JWT signed with the project secret.
+    /// Print an access token signed with the project's HS256 secret or
+    /// with the stack's ES256 key (the one its JWKS publishes).
     Token(Token),
 }
 
@@ -74,9 +75,14 @@ struct Up {
     /// Largest request body a function accepts (bytes); larger is a 413.
     #[arg(long, default_value_t = 6 << 20)]
     max_body_bytes: usize,
-    /// How long a function may take before the gateway answers 504.
+    /// How long a function request may take, its body's arrival included,
+    /// before the gateway answers 408 (body still arriving) or 504.
     #[arg(long, default_value_t = 150_000)]
     request_timeout_ms: u64,
+    /// How long the Storage API waits for the next chunk of a request body
+    /// before it answers 408.
+    #[arg(long, default_value_t = 30_000)]
+    body_idle_timeout_ms: u64,
     /// How long shutdown waits for in-flight requests.
     #[arg(long, default_value_t = 10_000)]
     shutdown_grace_ms: u64,
@@ -112,8 +118,19 @@ enum Role {
     Anon,
 }
 
+/// How a token is signed.
+#[derive(Clone, Copy, ValueEnum)]
+enum Alg {
+    /// With the project's legacy JWT secret.
+    Hs256,
+    /// With the stack's ES256 key under its home (made if it does not exist yet).
+    Es256,
+}
+
 #[derive(clap::Args)]
 struct Token {
+    #[command(flatten)]
+    paths: Paths,
     /// The user id (`sub`); required for role authenticated.
     #[arg(long)]
     user: Option<uuid::Uuid>,
@@ -122,6 +139,8 @@ struct Token {
     /// Lifetime in seconds.
     #[arg(long, default_value_t = 3600)]
     ttl: i64,
+    #[arg(long, value_enum, default_value = "hs256")]
+    alg: Alg,
     #[command(flatten)]
     secret: Secret,
 }
@@ -174,6 +193,7 @@ fn up_command(up: Up) -> Result<ExitCode, String> {
         jwt_secret: up.secret.jwt_secret.into_bytes(),
         max_body_bytes: up.max_body_bytes,
         request_timeout: Duration::from_millis(up.request_timeout_ms),
+        body_idle_timeout: Duration::from_millis(up.body_idle_timeout_ms),
         shutdown_grace: Duration::from_millis(up.shutdown_grace_ms),
         pool: crate::pg::pool::PoolSettings { max_size: up.pg_pool_size, wait: Duration::from_millis(up.pg_pool_wait_ms) },
         engine: crate::engine::EngineSettings {
@@ -245,6 +265,13 @@ fn mint(token: &Token) -> Result<ExitCode, String> {
     }
     let now = chrono::Utc::now().timestamp();
     let claims = ourvidz_jwt::access_token_claims(role, sub.as_deref(), now, token.ttl);
-    println!("{}", ourvidz_jwt::sign(&claims, token.secret.jwt_secret.as_bytes()));
+    let key = match token.alg {
+        Alg::Hs256 => ourvidz_jwt::SigningKey::hs256(token.secret.jwt_secret.as_bytes()).map_err(|e| e.to_string())?,
+        Alg::Es256 => {
+            let project = project_dir(&token.paths);
+            crate::keys::load_or_create(&home(&token.paths, &project)).map_err(|e| e.to_string())?
+        }
+    };
+    println!("{}", key.sign(&claims));
     Ok(ExitCode::SUCCESS)
 }

@@ -2,21 +2,28 @@
 //! function from `supabase/config.toml`, CORS preflight, and the JSON error
 //! answers the host itself gives.
 //!
+//! Tokens are checked with the project's `ourvidz_jwt::Verifier` (the HS256
+//! secret and the JWKS's ES256/RS256 keys) and read with the project's one
+//! Bearer parser, `ourvidz_jwt::bearer_token`.
+//!
 //! Every host-made error is JSON, never HTML, in the shape Supabase's gateway
 //! uses for its own 401s: `{"code": <HTTP status>, "message": "<sentence>"}`.
 //! The statuses: 401 missing/invalid JWT, 404 no function at that path,
-//! 413 body over the limit, 400 unreadable body, 500 guest trapped or
-//! returned no response, 503 no instance could be started (instance pool
-//! full or the component failed to start), 504 the function ran past the
-//! request timeout.
+//! 408 the body did not arrive within the request timeout, 413 body over the
+//! limit, 400 unreadable body, 500 guest trapped or returned no response,
+//! 503 no instance could be started (instance pool full or the component
+//! failed to start), 504 the function ran past the request timeout.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, StatusCode};
+use ourvidz_jwt::Verifier;
 use serde::Deserialize;
+use tokio::time::Instant;
 
 /// The headers Supabase's functions answer preflight with.
 pub const CORS_ALLOW_HEADERS: &str = "authorization, x-client-info, apikey, content-type";
@@ -69,15 +76,40 @@ impl GatewayConfig {
 
 /// Check the `Authorization: Bearer <jwt>` of a request to a function with
 /// `verify_jwt` on.
-pub fn authorize(headers: &HeaderMap, secret: &[u8], now: i64) -> Result<(), GatewayError> {
+pub fn authorize(headers: &HeaderMap, verifier: &Verifier, now: i64) -> Result<(), GatewayError> {
     let value = headers.get(header::AUTHORIZATION).ok_or(GatewayError::MissingAuthorization)?;
-    let token = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim)
-        .ok_or(GatewayError::InvalidJwt)?;
-    ourvidz_jwt::verify(token, secret, now).map(|_| ()).map_err(|_| GatewayError::InvalidJwt)
+    let token = value.to_str().ok().and_then(ourvidz_jwt::bearer_token).ok_or(GatewayError::InvalidJwt)?;
+    verifier.verify(token, now).map(drop).map_err(|_| GatewayError::InvalidJwt)
+}
+
+/// Read a function request's body: at most `limit` bytes (413), complete by
+/// `deadline` (408), so a client trickling bytes holds no instance and no
+/// connection past the request timeout. Errors carry a detail for the log.
+pub async fn read_body(
+    body: axum::body::Body,
+    limit: usize,
+    deadline: Instant,
+    timeout: Duration,
+) -> Result<Bytes, (GatewayError, String)> {
+    match tokio::time::timeout_at(deadline, axum::body::to_bytes(body, limit)).await {
+        Err(_) => {
+            let error = GatewayError::RequestTimeout { after: timeout };
+            let detail = error.to_string();
+            Err((error, detail))
+        }
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(error)) => {
+            let too_large =
+                std::error::Error::source(&error).is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
+            if too_large {
+                let error = GatewayError::PayloadTooLarge { limit };
+                let detail = error.to_string();
+                Err((error, detail))
+            } else {
+                Err((GatewayError::UnreadableBody, error.to_string()))
+            }
+        }
+    }
 }
 
 /// Add the CORS headers a browser needs to read a function's answer, unless
@@ -112,6 +144,8 @@ pub enum GatewayError {
     PayloadTooLarge { limit: usize },
     #[error("Request body could not be read")]
     UnreadableBody,
+    #[error("Request body was not received within {} ms", .after.as_millis())]
+    RequestTimeout { after: Duration },
     #[error("Function failed (please check logs)")]
     FunctionFailed,
     #[error("Function could not be started (please check logs)")]
@@ -127,6 +161,7 @@ impl GatewayError {
             GatewayError::NotFound => StatusCode::NOT_FOUND,
             GatewayError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             GatewayError::UnreadableBody => StatusCode::BAD_REQUEST,
+            GatewayError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             GatewayError::FunctionFailed => StatusCode::INTERNAL_SERVER_ERROR,
             GatewayError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             GatewayError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
@@ -158,14 +193,71 @@ mod tests {
         h
     }
 
+    fn verifier() -> Verifier {
+        Verifier::hs256(SECRET)
+    }
+
     #[test]
     fn bearer_token_must_verify() {
         let token = ourvidz_jwt::sign(&ourvidz_jwt::access_token_claims("anon", None, 1000, 3600), SECRET);
-        assert!(authorize(&headers(Some(&format!("Bearer {token}"))), SECRET, 1000).is_ok());
-        assert!(matches!(authorize(&headers(None), SECRET, 1000), Err(GatewayError::MissingAuthorization)));
-        assert!(matches!(authorize(&headers(Some(&token)), SECRET, 1000), Err(GatewayError::InvalidJwt)));
-        assert!(matches!(authorize(&headers(Some(&format!("Bearer {token}"))), b"other", 1000), Err(GatewayError::InvalidJwt)));
-        assert!(matches!(authorize(&headers(Some(&format!("Bearer {token}"))), SECRET, 99_999), Err(GatewayError::InvalidJwt)));
+        assert!(authorize(&headers(Some(&format!("Bearer {token}"))), &verifier(), 1000).is_ok());
+        assert!(authorize(&headers(Some(&format!("bearer\t{token}"))), &verifier(), 1000).is_ok());
+        assert!(matches!(authorize(&headers(None), &verifier(), 1000), Err(GatewayError::MissingAuthorization)));
+        assert!(matches!(authorize(&headers(Some(&token)), &verifier(), 1000), Err(GatewayError::InvalidJwt)));
+        let other = Verifier::hs256(b"other");
+        assert!(matches!(authorize(&headers(Some(&format!("Bearer {token}"))), &other, 1000), Err(GatewayError::InvalidJwt)));
+        assert!(matches!(authorize(&headers(Some(&format!("Bearer {token}"))), &verifier(), 99_999), Err(GatewayError::InvalidJwt)));
+    }
+
+    #[test]
+    fn hostile_claims_are_an_invalid_jwt() {
+        let claims = |edit: &dyn Fn(&mut serde_json::Map<String, serde_json::Value>)| {
+            let mut claims = ourvidz_jwt::access_token_claims("authenticated", Some("6f1c7c33-7a4e-4b43-9d55-3f0cf1d2f001"), 1000, 3600);
+            edit(&mut claims);
+            format!("Bearer {}", ourvidz_jwt::sign(&claims, SECRET))
+        };
+        let hostile = [
+            claims(&|c| {
+                c.insert("exp".into(), serde_json::json!(i64::MAX));
+            }),
+            claims(&|c| {
+                c.insert("exp".into(), serde_json::json!(1e300));
+            }),
+            claims(&|c| {
+                c.insert("sub".into(), serde_json::json!("not-a-uuid"));
+            }),
+        ];
+        for authorization in hostile {
+            assert!(matches!(authorize(&headers(Some(&authorization)), &verifier(), 1000), Err(GatewayError::InvalidJwt)));
+        }
+    }
+
+    #[test]
+    fn jwks_tokens_verify_at_the_gateway() {
+        let home = std::env::temp_dir().join(format!("ourvidz-gw-keys-{}", std::process::id()));
+        let key = crate::keys::load_or_create(&home).unwrap();
+        let verifier = verifier().with_jwks(&crate::keys::jwks(&[&key])).unwrap();
+        let token = key.sign(&ourvidz_jwt::access_token_claims("anon", None, 1000, 3600));
+        assert!(authorize(&headers(Some(&format!("Bearer {token}"))), &verifier, 1000).is_ok());
+        assert!(matches!(authorize(&headers(Some(&format!("Bearer {token}"))), &self::verifier(), 1000), Err(GatewayError::InvalidJwt)));
+    }
+
+    #[tokio::test]
+    async fn a_body_that_does_not_arrive_by_the_deadline_is_a_408() {
+        let (mut sender, body) = http_body_util::channel::Channel::<Bytes, std::convert::Infallible>::new(1);
+        sender.send_data(Bytes::from_static(b"{")).await.unwrap();
+        let timeout = Duration::from_millis(200);
+        let result = read_body(axum::body::Body::new(body), 1024, Instant::now() + timeout, timeout).await;
+        assert!(matches!(result, Err((GatewayError::RequestTimeout { .. }, _))), "{result:?}");
+        assert_eq!(GatewayError::RequestTimeout { after: timeout }.status(), StatusCode::REQUEST_TIMEOUT);
+        drop(sender);
+    }
+
+    #[tokio::test]
+    async fn a_body_over_the_limit_is_a_413() {
+        let body = axum::body::Body::from(vec![b'x'; 2048]);
+        let result = read_body(body, 1024, Instant::now() + Duration::from_secs(5), Duration::from_secs(5)).await;
+        assert!(matches!(result, Err((GatewayError::PayloadTooLarge { limit: 1024 }, _))), "{result:?}");
     }
 
     #[test]

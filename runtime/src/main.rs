@@ -20,6 +20,7 @@ mod bindings {
 mod cli;
 mod engine;
 mod gateway;
+mod keys;
 mod manifest;
 mod outbound;
 mod outbound_http;

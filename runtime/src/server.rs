@@ -35,7 +35,7 @@ use crate::manifest::{HttpTrigger, Manifest};
 pub struct ServerSettings {
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
-    pub jwt_secret: Vec<u8>,
+    pub verifier: ourvidz_jwt::Verifier,
 }
 
 /// What every request handler shares.
@@ -100,8 +100,11 @@ async fn invoke(
     if request.method() == Method::OPTIONS {
         return Ok(gateway::preflight());
     }
+    // The request timeout bounds the whole call, the body's arrival included.
+    let timeout = app.settings.request_timeout;
+    let deadline = tokio::time::Instant::now() + timeout;
     if app.gateway.verify_jwt(&trigger.component) {
-        gateway::authorize(request.headers(), &app.settings.jwt_secret, chrono::Utc::now().timestamp()).map_err(plain)?;
+        gateway::authorize(request.headers(), &app.settings.verifier, chrono::Utc::now().timestamp()).map_err(plain)?;
     }
     let limit = app.settings.max_body_bytes;
     let declared = request
@@ -114,11 +117,7 @@ async fn invoke(
     }
     let client = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
     let (mut parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, limit).await.map_err(|e| {
-        let too_large = std::error::Error::source(&e)
-            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-        if too_large { plain(GatewayError::PayloadTooLarge { limit }) } else { (GatewayError::UnreadableBody, e.to_string()) }
-    })?;
+    let body = gateway::read_body(body, limit, deadline, timeout).await?;
 
     let authority = parts
         .headers
@@ -147,8 +146,7 @@ async fn invoke(
     }
     let request = http::Request::from_parts(parts, Full::new(body));
 
-    let timeout = app.settings.request_timeout;
-    let response = match tokio::time::timeout(timeout, app.runtime.handle(&trigger.component, request)).await {
+    let response = match tokio::time::timeout_at(deadline, app.runtime.handle(&trigger.component, request)).await {
         Err(_) => return Err(plain(GatewayError::Timeout { after: timeout })),
         Ok(Err(e)) => {
             let error = match e {

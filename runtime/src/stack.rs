@@ -40,6 +40,7 @@ pub struct UpOptions {
     pub jwt_secret: Vec<u8>,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
+    pub body_idle_timeout: Duration,
     pub shutdown_grace: Duration,
     pub pool: PoolSettings,
     pub engine: EngineSettings,
@@ -61,6 +62,12 @@ pub enum StackError {
     Storage(String),
     #[error("Realtime cannot start: {0}")]
     Realtime(String),
+    #[error("the REST API cannot start: {0}")]
+    Rest(String),
+    #[error(transparent)]
+    SigningKey(#[from] crate::keys::KeyFileError),
+    #[error("the JWKS cannot be used: {0}")]
+    Jwks(#[from] ourvidz_jwt::KeyError),
     #[error(transparent)]
     Manifest(#[from] ManifestError),
     #[error(transparent)]
@@ -183,12 +190,17 @@ async fn serve(
     let secret = &options.jwt_secret;
     let anon_key = demo_key("anon", secret);
     let service_role_key = demo_key("service_role", secret);
+    // The project's keys: the legacy HS256 secret and the stack's own ES256
+    // key, published as the JWKS every verifying service is given.
+    let signing_key = crate::keys::load_or_create(&options.home)?;
+    let jwks = crate::keys::jwks(&[&signing_key]);
+    let verifier = ourvidz_jwt::Verifier::hs256(secret).with_jwks(&jwks)?;
 
     let provided: HashMap<&str, String> = HashMap::from([
         ("SPIN_VARIABLE_SUPABASE_URL", api_url.clone()),
         ("SPIN_VARIABLE_SUPABASE_DB_URL", db_url.to_owned()),
         ("SPIN_VARIABLE_JWT_SECRET", String::from_utf8_lossy(secret).into_owned()),
-        ("SPIN_VARIABLE_ANON_KEY", anon_key.clone()),
+        ("SPIN_VARIABLE_JWKS", jwks.clone()),
         ("SPIN_VARIABLE_SERVICE_ROLE_KEY", service_role_key.clone()),
         ("SPIN_VARIABLE_DB_HOST", host_port(db_url)),
         ("SPIN_VARIABLE_API_HOST", addr.to_string()),
@@ -201,17 +213,26 @@ async fn serve(
     let storage = ourvidz_storage_api::router(ourvidz_storage_api::StorageConfig {
         root: options.home.join("storage"),
         database_url: db_url.to_owned(),
+        verifier: verifier.clone(),
         jwt_secret: secret.clone(),
         max_upload_bytes: options.max_upload_bytes,
+        body_idle_timeout: options.body_idle_timeout,
     })
     .await
     .map_err(|e| StackError::Storage(e.to_string()))?;
+    let rest = ourvidz_rest_api::router(ourvidz_rest_api::RestConfig {
+        // PostgREST's own setting name for its row cap.
+        max_rows: std::env::var("PGRST_DB_MAX_ROWS").ok().and_then(|v| v.parse().ok()),
+        ..ourvidz_rest_api::RestConfig::new(db_url, verifier.clone())
+    })
+    .await
+    .map_err(|e| StackError::Rest(e.to_string()))?;
     publish_to_realtime(db_url).await?;
-    let realtime = ourvidz_realtime::start(ourvidz_realtime::RealtimeConfig::new(db_url, ourvidz_jwt::Verifier::hs256(secret)))
+    let realtime = ourvidz_realtime::start(ourvidz_realtime::RealtimeConfig::new(db_url, verifier.clone()))
         .await
         .map_err(|e| StackError::Realtime(e.to_string()))?;
     // The Supabase-compatible services, each mounted at its prefix.
-    let services = vec![("/storage/v1", storage), ("/realtime/v1", realtime.router())];
+    let services = vec![("/storage/v1", storage), ("/realtime/v1", realtime.router()), ("/rest/v1", rest), (crate::keys::AUTH_PREFIX, crate::keys::router(jwks))];
 
     let app = Arc::new(AppState {
         manifest,
@@ -220,7 +241,7 @@ async fn serve(
         settings: ServerSettings {
             max_body_bytes: options.max_body_bytes,
             request_timeout: options.request_timeout,
-            jwt_secret: secret.clone(),
+            verifier,
         },
     });
     let worker = if options.worker {
@@ -251,6 +272,7 @@ async fn serve(
     println!("      JWT secret: {}", String::from_utf8_lossy(secret));
     println!("        anon key: {anon_key}");
     println!("service_role key: {service_role_key}");
+    println!("            JWKS: {api_url}{}", crate::keys::JWKS_PATH);
     println!();
 
     let finished = crate::server::serve(

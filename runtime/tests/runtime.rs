@@ -228,7 +228,15 @@ async fn verify_jwt_refuses_missing_bad_expired_and_unsigned_tokens() {
     let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
     let payload = URL_SAFE_NO_PAD.encode(json!({"role": "service_role", "exp": now() + 3600}).to_string());
     let unsigned = format!("{header}.{payload}.");
-    for bad in [format!("Bearer {wrong_secret}"), format!("Bearer {expired}"), format!("Bearer {unsigned}"), "Bearer garbage".into(), "Basic abc".into()] {
+    let claim = |name: &str, value: Value| {
+        let mut claims = ourvidz_jwt::access_token_claims("authenticated", Some(user), now(), 3600);
+        claims.insert(name.into(), value);
+        ourvidz_jwt::sign(&claims, support::SECRET)
+    };
+    let hostile = [claim("exp", json!(i64::MAX)), claim("exp", json!(1e300)), claim("nbf", json!(-1)), claim("sub", json!("not-a-uuid"))];
+    let foreign_es256 = mint(&["--alg", "es256", "--user", user, "--home", scratch_home("foreign-key").to_str().unwrap()]);
+    let bad_tokens = [wrong_secret, expired, unsigned, "garbage".into(), foreign_es256].into_iter().chain(hostile);
+    for bad in bad_tokens.map(|token| format!("Bearer {token}")).chain(["Basic abc".into(), "Bearer".into()]) {
         let (status, body) = send(Some(bad.clone())).await;
         assert_eq!((status, body), (401, json!({"code": 401, "message": "Invalid JWT"})), "{bad}");
     }
@@ -470,24 +478,38 @@ async fn shutdown_finishes_in_flight_requests_and_stops_accepting() {
     assert!(!home.join("runtime.json").exists(), "state file removed");
 }
 
-#[test]
-fn token_command_mints_tokens_the_gateway_accepts() {
-    let user = "6f1c7c33-7a4e-4b43-9d55-3f0cf1d2f001";
+/// `ourvidz token <args>` (with the default secret): the token it prints.
+fn mint(args: &[&str]) -> String {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_ourvidz"))
-        .args(["token", "--user", user, "--ttl", "600"])
+        .arg("token")
+        .args(args)
         .env_remove("OURVIDZ_JWT_SECRET")
         .output()
         .unwrap();
-    assert!(output.status.success());
-    let claims = ourvidz_jwt::verify(String::from_utf8(output.stdout).unwrap().trim(), support::SECRET, now()).unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+/// A fresh directory to use as a stack's home.
+fn scratch_home(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("ourvidz-runtime-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+#[test]
+fn token_command_mints_tokens_the_gateway_accepts() {
+    let user = "6f1c7c33-7a4e-4b43-9d55-3f0cf1d2f001";
+    let secret = ourvidz_jwt::Verifier::hs256(support::SECRET);
+    let claims = secret.verify(&mint(&["--user", user, "--ttl", "600"]), now()).unwrap();
     assert_eq!((claims.role.as_str(), claims.sub.as_deref()), ("authenticated", Some(user)));
     assert!(claims.exp.unwrap() <= now() + 600);
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ourvidz"))
-        .args(["token", "--role", "service_role", "--jwt-secret", "another-secret-of-at-least-32-characters"])
-        .output()
-        .unwrap();
-    let claims = ourvidz_jwt::verify(String::from_utf8(output.stdout).unwrap().trim(), b"another-secret-of-at-least-32-characters", now()).unwrap();
+    let token = mint(&["--role", "service_role", "--jwt-secret", "another-secret-of-at-least-32-characters"]);
+    let claims = ourvidz_jwt::Verifier::hs256(b"another-secret-of-at-least-32-characters").verify(&token, now()).unwrap();
     assert_eq!(claims.role, "service_role");
+    let home = scratch_home("token-es256");
+    let es256 = mint(&["--alg", "es256", "--user", user, "--home", home.to_str().unwrap()]);
+    assert!(secret.verify(&es256, now()).is_err(), "an ES256 token needs the JWKS");
     let refused = std::process::Command::new(env!("CARGO_BIN_EXE_ourvidz")).args(["token"]).output().unwrap();
     assert!(!refused.status.success(), "authenticated tokens need --user");
 }
@@ -504,4 +526,49 @@ async fn storage_api_is_mounted_under_storage_v1() {
     assert!(response.status().is_client_error(), "{}", response.status());
     let body: Value = response.json().await.expect("Storage answers JSON");
     assert!(body.get("statusCode").is_some() && body.get("message").is_some(), "{body}");
+}
+
+#[tokio::test]
+async fn the_stacks_jwks_verifies_its_es256_tokens_at_the_gateway() {
+    let host = Host::shared();
+    let response = client().get(format!("{}/auth/v1/.well-known/jwks.json", host.url)).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let jwks = response.text().await.unwrap();
+    let document: Value = serde_json::from_str(&jwks).unwrap();
+    assert_eq!(document["keys"][0]["alg"], "ES256");
+    assert!(document["keys"][0].get("d").is_none(), "{document}");
+
+    let user = "6f1c7c33-7a4e-4b43-9d55-3f0cf1d2f001";
+    let token = mint(&["--alg", "es256", "--user", user, "--home", host.home.to_str().unwrap()]);
+    let verifier = ourvidz_jwt::Verifier::hs256(support::SECRET).with_jwks(&jwks).unwrap();
+    assert_eq!(verifier.verify(&token, now()).unwrap().sub.as_deref(), Some(user));
+    let response = client().get(host.function("secure-probe/echo")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+}
+
+#[tokio::test]
+async fn a_body_trickling_past_the_request_timeout_is_a_json_408() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = Host::shared();
+    let address = url::Url::parse(&host.url).unwrap();
+    let mut stream = tokio::net::TcpStream::connect((address.host_str().unwrap(), address.port().unwrap())).await.unwrap();
+    let head = "POST /functions/v1/probe/echo HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 1000\r\nconnection: close\r\n\r\n";
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let started = Instant::now();
+    // One byte a second: the body never completes within the 3 s timeout.
+    let trickle = async {
+        for _ in 0..20 {
+            if stream.write_all(b" ").await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(5), trickle).await;
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_string(&mut answer)).await.unwrap().unwrap();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains(r#""code":408"#) && answer.contains("not received within 3000 ms"), "{answer}");
+    assert!(started.elapsed() < Duration::from_secs(15));
 }

@@ -164,7 +164,7 @@ impl ObjectWrite {
             metadata,
             user_metadata,
             id: uuid::Uuid::new_v4().to_string(),
-            owner: caller.owner_uuid().map(str::to_owned),
+            owner: caller.sub.clone(),
             owner_id: caller.sub.clone(),
             version: uuid::Uuid::new_v4().to_string(),
         }
@@ -266,7 +266,7 @@ pub async fn move_object(
             "update storage.objects set bucket_id = $3, name = $4, owner = $5::text::uuid, owner_id = $6, \
              updated_at = now(), last_accessed_at = now() \
              where bucket_id = $1 and name = $2 returning id::text, metadata",
-            &[&from.0.as_str(), &from.1.as_str(), &to.0.as_str(), &to.1.as_str(), &caller.owner_uuid(), &caller.sub],
+            &[&from.0.as_str(), &from.1.as_str(), &to.0.as_str(), &to.1.as_str(), &caller.sub, &caller.sub],
         )
         .await?;
     Ok(row.map(|row| (row.get(0), row.get(1))))

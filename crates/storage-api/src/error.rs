@@ -56,6 +56,9 @@ pub enum StorageError {
     RelatedResourceNotFound,
     #[error("Route {method}:{uri} not found")]
     RouteNotFound { method: String, uri: String },
+    /// The request body stalled for longer than the API waits between two chunks.
+    #[error("The request body was not received in time")]
+    RequestTimeout,
     /// Postgres failed in a way the client cannot fix; `code` is the SQLSTATE when there is one.
     #[error("database error, code: {code}")]
     Database { code: String },
@@ -88,6 +91,7 @@ impl StorageError {
             InvalidParameter(_) => (400, "InvalidParameter", "InvalidParameter"),
             RelatedResourceNotFound => (404, "InvalidRequest", "InvalidRequest"),
             RouteNotFound { .. } => (404, "InvalidRequest", "Not Found"),
+            RequestTimeout => (408, "RequestTimeout", "Request Timeout"),
             Database { .. } => (500, "DatabaseError", "DatabaseError"),
             Internal | Startup(_) => (500, "InternalError", "InternalError"),
         }
@@ -106,6 +110,8 @@ impl IntoResponse for StorageError {
         let http_status = match (&self, status_code) {
             // Unknown routes are a real 404, as fastify's not-found handler answers.
             (StorageError::RouteNotFound { .. }, _) => StatusCode::NOT_FOUND,
+            // A client that stopped sending must see a timeout, not a verdict on its request.
+            (StorageError::RequestTimeout, _) => StatusCode::REQUEST_TIMEOUT,
             (_, 500) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         };
@@ -116,6 +122,21 @@ impl IntoResponse for StorageError {
             "message": self.to_string(),
         });
         (http_status, Json(body)).into_response()
+    }
+}
+
+impl StorageError {
+    /// A request body that could not be read: cut off by the idle timeout, or
+    /// broken off by the client.
+    pub(crate) fn unreadable_body(err: &(dyn std::error::Error + 'static)) -> Self {
+        let mut cause = Some(err);
+        while let Some(error) = cause {
+            if error.is::<tower_http::timeout::TimeoutError>() {
+                return StorageError::RequestTimeout;
+            }
+            cause = error.source();
+        }
+        StorageError::InvalidRequest("Request stream closed before upload could complete".into())
     }
 }
 
@@ -132,6 +153,9 @@ impl From<tokio_postgres::Error> for StorageError {
             "42501" => StorageError::AccessDenied(db.message().to_owned()),
             "23505" => StorageError::ResourceAlreadyExists,
             "23503" => StorageError::RelatedResourceNotFound,
+            // A NUL in text (22021) or jsonb (22P05): the extractors refuse
+            // those first; this keeps any path they miss a client error.
+            "22021" | "22P05" => StorageError::InvalidRequest("request must not contain NUL characters".into()),
             code => {
                 tracing::error!("storage api: database error {code}: {}", db.message());
                 StorageError::Database { code: code.to_owned() }

@@ -20,6 +20,9 @@ mod signing;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
+
+use ourvidz_jwt::Verifier;
 
 pub use error::StorageError;
 
@@ -30,17 +33,21 @@ pub struct StorageConfig {
     pub root: PathBuf,
     /// A superuser (or `postgres`) URL; requests switch to the caller's role inside their transaction.
     pub database_url: String,
-    /// The project's HS256 JWT secret, for access tokens (and, derived, for signed URLs).
+    /// What access tokens are verified with (the project's HS256 secret and JWKS).
+    pub verifier: Verifier,
+    /// The project's HS256 JWT secret, from which the signed-URL key is derived.
     pub jwt_secret: Vec<u8>,
     /// Largest upload accepted, whatever a bucket's `file_size_limit` says.
     pub max_upload_bytes: u64,
+    /// Longest pause allowed between two chunks of a request body (408 after).
+    pub body_idle_timeout: Duration,
 }
 
 /// What every handler shares.
 pub(crate) struct App {
     pub pool: deadpool_postgres::Pool,
     pub store: files::Store,
-    pub jwt_secret: Vec<u8>,
+    pub verifier: Verifier,
     pub signer: signing::UrlSigner,
     pub max_upload_bytes: u64,
 }
@@ -54,6 +61,6 @@ pub async fn router(config: StorageConfig) -> Result<axum::Router, StorageError>
     db::check_schema(&pool).await?;
     let store = files::Store::open(config.root).await?;
     let signer = signing::UrlSigner::new(&config.jwt_secret)?;
-    let app = App { pool, store, jwt_secret: config.jwt_secret, signer, max_upload_bytes: config.max_upload_bytes };
-    Ok(routes::build(Arc::new(app)))
+    let app = App { pool, store, verifier: config.verifier, signer, max_upload_bytes: config.max_upload_bytes };
+    Ok(routes::build(Arc::new(app), config.body_idle_timeout))
 }

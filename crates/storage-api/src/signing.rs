@@ -11,20 +11,22 @@
 //! (the crate allows clock skew for access tokens; a link must die on time).
 
 use hmac::{Hmac, Mac};
-use ourvidz_jwt::JwtError;
+use ourvidz_jwt::{JwtError, SigningKey, Verifier};
 use serde_json::{Map, Value};
 use sha2::Sha256;
 
 use crate::error::StorageError;
 
 const SCOPE_DOWNLOAD: &str = "download";
-/// Supabase's cap: `exp` must stay a safe integer of milliseconds in JavaScript.
-const MAX_ABSOLUTE_EXP: i64 = 9_007_199_254_740;
+/// The latest `exp` a token may carry (the JWT crate refuses later ones;
+/// supabase's own cap, a safe integer of milliseconds, is later still).
+const MAX_ABSOLUTE_EXP: i64 = ourvidz_jwt::MAX_TIME;
 const KEY_LABEL: &[u8] = b"ourvidz storage signed-url key v1";
 
 /// Makes and checks signed-URL tokens.
 pub struct UrlSigner {
-    key: Vec<u8>,
+    signing: SigningKey,
+    verifier: Verifier,
 }
 
 impl UrlSigner {
@@ -36,7 +38,9 @@ impl UrlSigner {
         let mut mac = Hmac::<Sha256>::new_from_slice(jwt_secret)
             .map_err(|e| StorageError::Startup(format!("jwt_secret: {e}")))?;
         mac.update(KEY_LABEL);
-        Ok(UrlSigner { key: mac.finalize().into_bytes().to_vec() })
+        let key = mac.finalize().into_bytes();
+        let signing = SigningKey::hs256(&key).map_err(|e| StorageError::Startup(format!("signed-URL key: {e}")))?;
+        Ok(UrlSigner { signing, verifier: Verifier::hs256(&key) })
     }
 
     /// Supabase's `assertValidNumericJWTExpiration`: at least one second, and `exp` representable.
@@ -56,7 +60,7 @@ impl UrlSigner {
         claims.insert("role".into(), Value::from("anon"));
         claims.insert("iat".into(), Value::from(now));
         claims.insert("exp".into(), Value::from(now + expires_in));
-        let token = ourvidz_jwt::sign(&claims, &self.key);
+        let token = self.signing.sign(&claims);
         format!("/object/sign/{url}?token={token}")
     }
 
@@ -64,7 +68,7 @@ impl UrlSigner {
     /// Errors as supabase's `verifyObjectSignature`: a token that does not
     /// verify is `InvalidJWT`, one for another object or action is `InvalidSignature`.
     pub fn verify(&self, token: &str, bucket: &str, name: &str, now: i64) -> Result<i64, StorageError> {
-        let claims = ourvidz_jwt::verify(token, &self.key, now).map_err(|err| match err {
+        let claims = self.verifier.verify(token, now).map_err(|err| match err {
             JwtError::Expired => StorageError::ExpiredToken,
             other => StorageError::InvalidJwt(other.to_string()),
         })?;
@@ -117,7 +121,7 @@ mod tests {
     fn signed_url_tokens_are_not_access_tokens() {
         let signer = UrlSigner::new(b"secret").unwrap();
         let url = signer.signed_url("b", "x", 60, NOW);
-        assert!(ourvidz_jwt::verify(token_of(&url), b"secret", NOW).is_err());
+        assert!(Verifier::hs256(b"secret").verify(token_of(&url), NOW).is_err());
     }
 
     #[test]
@@ -126,5 +130,7 @@ mod tests {
         assert!(UrlSigner::check_expires_in(0, NOW).is_err());
         assert!(UrlSigner::check_expires_in(-5, NOW).is_err());
         assert!(UrlSigner::check_expires_in(i64::MAX, NOW).is_err());
+        assert!(UrlSigner::check_expires_in(ourvidz_jwt::MAX_TIME - NOW, NOW).is_ok());
+        assert!(UrlSigner::check_expires_in(ourvidz_jwt::MAX_TIME - NOW + 1, NOW).is_err());
     }
 }

@@ -1,12 +1,12 @@
 //! Who is calling: the `Authorization: Bearer <jwt>` header verified with the
-//! project's JWT secret (through `ourvidz_jwt`, HS256 only) and reduced to the
-//! two identities the functions act for — a signed-in user or the service
-//! role. Only these two role names ever reach `set_config('role', ...)`: a
+//! project's keys (an `ourvidz_jwt::Verifier`: the HS256 secret and the JWKS's
+//! ES256/RS256 keys) and reduced to the two identities the functions act for —
+//! a signed-in user or the service role. Only these two role names ever reach `set_config('role', ...)`: a
 //! validly signed token naming any other role (`postgres`, `supabase_admin`)
 //! is refused here, so a leaked secret cannot become a superuser session.
 
 use crate::error::EdgeError;
-use ourvidz_jwt::Claims;
+use ourvidz_jwt::{Claims, Verifier};
 use uuid::Uuid;
 
 /// A signed-in end user (`role = authenticated`, `sub` = their id).
@@ -78,24 +78,12 @@ impl Caller {
 /// Verify the `Authorization` header value at time `now` (seconds since the
 /// epoch) and classify the caller. Every refusal is a 401 except a validly
 /// signed token naming a role the functions never act as (403).
-pub fn authenticate(authorization: Option<&str>, secret: &[u8], now: i64) -> Result<Caller, EdgeError> {
+pub fn authenticate(authorization: Option<&str>, verifier: &Verifier, now: i64) -> Result<Caller, EdgeError> {
     let header = authorization.ok_or_else(|| EdgeError::unauthorized("Missing authorization header"))?;
-    let token = bearer_token(header)?;
-    let claims = ourvidz_jwt::verify(token, secret, now)
-        .map_err(|error| EdgeError::unauthorized(format!("Invalid JWT: {error}")))?;
-    classify(claims, token)
-}
-
-fn bearer_token(header: &str) -> Result<&str, EdgeError> {
-    let (scheme, token) = header
-        .trim()
-        .split_once(' ')
+    let token = ourvidz_jwt::bearer_token(header)
         .ok_or_else(|| EdgeError::unauthorized("authorization header must be `Bearer <token>`"))?;
-    let token = token.trim();
-    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
-        return Err(EdgeError::unauthorized("authorization header must be `Bearer <token>`"));
-    }
-    Ok(token)
+    let claims = verifier.verify(token, now).map_err(|error| EdgeError::unauthorized(format!("Invalid JWT: {error}")))?;
+    classify(claims, token)
 }
 
 fn classify(claims: Claims, token: &str) -> Result<Caller, EdgeError> {
@@ -106,6 +94,7 @@ fn classify(claims: Claims, token: &str) -> Result<Caller, EdgeError> {
             if !audience_is_authenticated(&claims) {
                 return Err(EdgeError::unauthorized("Invalid JWT: token audience is not `authenticated`"));
             }
+            // The JWT crate only lets a UUID `sub` through; a user token must have one.
             let id = claims
                 .sub
                 .as_deref()
@@ -137,6 +126,10 @@ mod tests {
 
     const SECRET: &[u8] = b"super-secret-jwt-token-with-at-least-32-characters-long";
     const NOW: i64 = 1_800_000_000;
+
+    fn authenticate(authorization: Option<&str>, secret: &[u8], now: i64) -> Result<Caller, EdgeError> {
+        super::authenticate(authorization, &Verifier::hs256(secret), now)
+    }
     const USER: &str = "6f1c7c33-7a4e-4b43-9d55-3f0cf1d2f001";
 
     fn bearer(claims: &Map<String, Value>) -> String {

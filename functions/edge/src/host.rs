@@ -40,7 +40,7 @@ impl Context {
     /// The verified caller of the `Authorization` header.
     pub fn caller(&self) -> Result<Caller, EdgeError> {
         let authorization = request::header(&self.headers, "authorization")?;
-        auth::authenticate(authorization, self.config.jwt_secret.as_bytes(), self.now)
+        auth::authenticate(authorization, &self.config.verifier()?, self.now)
     }
 
     /// The body as `T` (415 / 400 / 413 as [`request::json_body`] decides).
@@ -66,9 +66,10 @@ impl Context {
         Credential::User { token: &user.token, apikey }
     }
 
-    /// Storage authority of the project (the outbox drainer).
-    pub fn service_credential(&self) -> Credential<'_> {
-        Credential::ServiceRole { key: &self.config.service_role_key }
+    /// Storage authority of the project (the outbox drainer); a 500 in a
+    /// component whose manifest does not give it the service role key.
+    pub fn service_credential(&self) -> Result<Credential<'_>, EdgeError> {
+        Ok(Credential::ServiceRole { key: self.config.service_role_key()? })
     }
 
     /// This request's database connection.

@@ -146,7 +146,7 @@ async fn drain(ctx: &Context, service: ServiceRole, max_items: u32) -> Result<Ap
         failures.push((plan.unsendable, "bucket id is not usable in a Storage URL".to_owned()));
     }
     for batch in plan.batches {
-        let request = client.delete(ctx.service_credential(), &batch.bucket, &batch.names);
+        let request = client.delete(ctx.service_credential()?, &batch.bucket, &batch.names);
         let outcome = match send_storage(request).await {
             Ok((status, body)) => storage::read_delete(status, &body),
             Err(failure) => Err(failure),

@@ -42,7 +42,7 @@ pub async fn list(
     headers: HeaderMap,
     QueryParams(query): QueryParams<ListQuery>,
 ) -> Result<Json<Vec<Value>>, StorageError> {
-    let caller = auth::require(&headers, &app.jwt_secret)?;
+    let caller = auth::require(&headers, &app.verifier)?;
     if query.limit.is_some_and(|limit| limit < 1) || query.offset.is_some_and(|offset| offset < 0) {
         return Err(StorageError::InvalidRequest("querystring/limit must be >= 1 and offset >= 0".into()));
     }
@@ -66,7 +66,7 @@ pub async fn get(
     PathParams(id): PathParams<String>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, StorageError> {
-    let caller = auth::require(&headers, &app.jwt_secret)?;
+    let caller = auth::require(&headers, &app.verifier)?;
     let mut client = app.pool.get().await?;
     let tx = db::begin_as(&mut client, &caller, Deletes::Forbidden).await?;
     let bucket = db::get_bucket(&tx, &id).await?.ok_or(StorageError::NoSuchBucket)?;

@@ -36,7 +36,7 @@ pub async fn one(
     PathParams((bucket, name)): PathParams<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, StorageError> {
-    let caller = auth::require(&headers, &app.jwt_secret)?;
+    let caller = auth::require(&headers, &app.verifier)?;
     let bucket = BucketId::parse(&bucket)?;
     let key = ObjectKey::parse(&name)?;
     let path = app.store.object_path(&bucket, &key)?;
@@ -64,7 +64,7 @@ pub async fn many(
     headers: HeaderMap,
     JsonBody(body): JsonBody<DeleteMany>,
 ) -> Result<Json<Vec<Value>>, StorageError> {
-    let caller = auth::require(&headers, &app.jwt_secret)?;
+    let caller = auth::require(&headers, &app.verifier)?;
     if body.prefixes.is_empty() {
         return Err(StorageError::InvalidRequest("body/prefixes must NOT have fewer than 1 items".into()));
     }

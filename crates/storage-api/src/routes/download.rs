@@ -34,7 +34,7 @@ pub async fn authenticated(
     PathParams((bucket, name)): PathParams<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, StorageError> {
-    let caller = auth::require(&headers, &app.jwt_secret)?;
+    let caller = auth::require(&headers, &app.verifier)?;
     serve(&app, Some(caller), &bucket, &name).await
 }
 
@@ -43,7 +43,7 @@ pub async fn optional(
     PathParams((bucket, name)): PathParams<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, StorageError> {
-    let caller = auth::optional(&headers, &app.jwt_secret);
+    let caller = auth::optional(&headers, &app.verifier);
     serve(&app, caller, &bucket, &name).await
 }
 
@@ -119,6 +119,9 @@ async fn respond(path: PathBuf, metadata: Option<Value>, expires: Option<DateTim
         }
     }
     headers.insert("x-robots-tag", HeaderValue::from_static("none"));
+    // The stored mime type is what the uploader claimed; a browser must not
+    // second-guess it into HTML or script.
+    headers.insert(h::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     Ok(response)
 }
 

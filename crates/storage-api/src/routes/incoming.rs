@@ -25,6 +25,7 @@ use futures_util::{Stream, StreamExt};
 
 use super::header;
 use crate::error::StorageError;
+use crate::extract::reject_nul;
 
 /// Non-file fields a form may carry before its file (supabase's `limits.fields`).
 const FIELDS_LIMIT: usize = 10;
@@ -72,6 +73,8 @@ impl Incoming {
             Some(seconds) if !seconds.is_empty() => format!("max-age={seconds}"),
             _ => "no-cache".to_owned(),
         };
+        reject_nul(&mimetype, "contentType")?;
+        reject_nul(&cache_control, "cacheControl")?;
         Ok(Incoming { mimetype, cache_control, declared_length, content: Content::Form(Box::new(file)) })
     }
 
@@ -89,21 +92,19 @@ impl Content {
     /// The file's bytes, with stream failures as the client's errors.
     pub fn into_stream(self) -> impl Stream<Item = Result<Bytes, StorageError>> + Send {
         match self {
-            Content::Raw(body) => Either::Left(body.into_data_stream().map(|chunk| chunk.map_err(|_| stream_closed()))),
+            Content::Raw(body) => Either::Left(
+                body.into_data_stream().map(|chunk| chunk.map_err(|err| StorageError::unreadable_body(&err))),
+            ),
             Content::Form(file) => Either::Right(file.map(|chunk| chunk.map_err(form_error))),
         }
     }
-}
-
-fn stream_closed() -> StorageError {
-    StorageError::InvalidRequest("Request stream closed before upload could complete".into())
 }
 
 /// A form that cannot be read is the client's fault (supabase answers them all
 /// with `InvalidRequest`), except one larger than the limits allow.
 fn form_error(err: multer::Error) -> StorageError {
     match err {
-        multer::Error::StreamReadFailed(_) => stream_closed(),
+        multer::Error::StreamReadFailed(cause) => StorageError::unreadable_body(cause.as_ref()),
         multer::Error::StreamSizeExceeded { .. } => StorageError::EntityTooLarge,
         other => StorageError::InvalidRequest(format!("Malformed multipart body: {other}")),
     }

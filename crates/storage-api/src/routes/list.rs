@@ -54,7 +54,7 @@ pub async fn list(
     headers: HeaderMap,
     JsonBody(request): JsonBody<ListRequest>,
 ) -> Result<Json<Vec<Value>>, StorageError> {
-    let caller = auth::require(&headers, &app.jwt_secret)?;
+    let caller = auth::require(&headers, &app.verifier)?;
     let bucket = BucketId::parse(&bucket)?;
     let limit = request.limit.unwrap_or(DEFAULT_LIMIT);
     let offset = request.offset.unwrap_or(0);

@@ -14,21 +14,28 @@ mod upload;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::http::{HeaderMap, Method, Uri};
 use axum::routing::{delete, get, post};
 use axum::Router;
 use serde::Deserialize;
 use serde_json::Value;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 
 use crate::auth::Caller;
 use crate::db::{self, BucketInfo, Deletes, ObjectWrite};
 use crate::error::StorageError;
+use crate::extract;
 use crate::files::Written;
 use crate::key::ObjectKey;
 use crate::App;
 
-pub fn build(app: Arc<App>) -> Router {
+/// The routes. A request body that stalls for `body_idle_timeout` between two
+/// chunks is cut off (408): a client trickling bytes, or stopping mid-body,
+/// cannot hold a connection and a temp file forever, while a slow but moving
+/// upload of a large file goes on.
+pub fn build(app: Arc<App>, body_idle_timeout: Duration) -> Router {
     Router::new()
         .route("/bucket", get(bucket::list))
         .route("/bucket/{id}", get(bucket::get))
@@ -45,6 +52,8 @@ pub fn build(app: Arc<App>) -> Router {
         )
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
+        .layer(axum::middleware::from_fn(extract::refuse_nul_in_url))
+        .layer(RequestBodyTimeoutLayer::new(body_idle_timeout))
         .with_state(app)
 }
 

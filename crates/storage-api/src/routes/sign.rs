@@ -36,7 +36,7 @@ pub async fn sign_one(
     headers: HeaderMap,
     JsonBody(body): JsonBody<SignOne>,
 ) -> Result<Json<Value>, StorageError> {
-    let caller = auth::require(&headers, &app.jwt_secret)?;
+    let caller = auth::require(&headers, &app.verifier)?;
     let now = auth::now_seconds();
     UrlSigner::check_expires_in(body.expires_in, now)?;
     let bucket = BucketId::parse(&bucket)?;
@@ -62,7 +62,7 @@ pub async fn sign_many(
     headers: HeaderMap,
     JsonBody(body): JsonBody<SignMany>,
 ) -> Result<Json<Vec<Value>>, StorageError> {
-    let caller = auth::require(&headers, &app.jwt_secret)?;
+    let caller = auth::require(&headers, &app.verifier)?;
     let now = auth::now_seconds();
     UrlSigner::check_expires_in(body.expires_in, now)?;
     if body.paths.is_empty() || body.paths.len() > MAX_PATHS {

@@ -14,6 +14,10 @@
 //! `copyMetadata: false` keeps the source's metadata but lets `metadata`
 //! override `cacheControl` and `mimetype`, and drops user metadata.
 //!
+//! Row-level security is asked before the disk: a destination in another
+//! user's folder is refused alike whether something is there or not (a blocked
+//! path on disk surfaces only for destinations the caller may write).
+//!
 //! Where this differs from supabase: content entering another bucket must meet
 //! that bucket's mime types and size limit (supabase checks them on upload only).
 
@@ -73,14 +77,11 @@ pub async fn move_object(
     headers: HeaderMap,
     JsonBody(body): JsonBody<Transfer>,
 ) -> Result<Json<Value>, StorageError> {
-    let caller = auth::require(&headers, &app.jwt_secret)?;
+    let caller = auth::require(&headers, &app.verifier)?;
     let (from_bucket, from_key, to_bucket, to_key) = endpoints(&body)?;
     let from_path = app.store.object_path(&from_bucket, &from_key)?;
     let to_path = app.store.object_path(&to_bucket, &to_key)?;
     let same_place = from_path == to_path;
-    if !same_place {
-        app.store.check_placeable(&to_path, &to_key).await?;
-    }
     let destination_key = to_key.to_string();
     let id = to_completion(async move {
         let mut client = app.pool.get().await?;
@@ -125,12 +126,11 @@ pub async fn copy_object(
     headers: HeaderMap,
     JsonBody(body): JsonBody<Transfer>,
 ) -> Result<Json<Value>, StorageError> {
-    let caller = auth::require(&headers, &app.jwt_secret)?;
+    let caller = auth::require(&headers, &app.verifier)?;
     let upsert = wants_upsert(&headers);
     let (from_bucket, from_key, to_bucket, to_key) = endpoints(&body)?;
     let from_path = app.store.object_path(&from_bucket, &from_key)?;
     let to_path = app.store.object_path(&to_bucket, &to_key)?;
-    app.store.check_placeable(&to_path, &to_key).await?;
 
     let mut client = app.pool.get().await?;
     let destination = db::find_bucket(&client, &to_bucket).await?.ok_or(StorageError::NoSuchBucket)?;
@@ -153,6 +153,9 @@ pub async fn copy_object(
     db::write_object(&tx, &object, upsert).await.map_err(creation_error)?;
     tx.rollback().await?;
     drop(client);
+    // After row-level security, as for uploads: the disk must not tell
+    // another user's folder's contents.
+    app.store.check_placeable(&to_path, &object.key).await?;
 
     let content = app.store.copy_to_temp(&from_path, size_limit(&destination, &object.key, app.max_upload_bytes)).await?;
     metadata.insert("eTag".into(), Value::from(content.etag.as_str()));

@@ -5,9 +5,10 @@
 //!
 //! Everything that can refuse the upload is checked before the file's first
 //! byte is read: the bucket's mime types and size (against a raw body's
-//! `content-length`), the path on disk, and the row-level security policies,
-//! by writing the row in a transaction that is rolled back (supabase's
-//! `canUpload`). The file is then streamed to a temp file under the size cap,
+//! `content-length`), the row-level security policies, by writing the row in a
+//! transaction that is rolled back (supabase's `canUpload`), and then the path
+//! on disk. Row-level security comes first, so another user's folder answers
+//! the same whether or not anything is in it. The file is then streamed to a temp file under the size cap,
 //! and [`publish`] writes the row for real and puts the file in place atomically.
 
 use std::sync::Arc;
@@ -55,7 +56,7 @@ async fn upload(
     body: Body,
     upsert: bool,
 ) -> Result<Json<Value>, StorageError> {
-    let caller = auth::require(&headers, &app.jwt_secret)?;
+    let caller = auth::require(&headers, &app.verifier)?;
     let bucket = BucketId::parse(&bucket)?;
     let key = ObjectKey::parse(&name)?;
     let settings = db::find_bucket(&*app.pool.get().await?, &bucket).await?.ok_or(StorageError::NoSuchBucket)?;
@@ -67,7 +68,6 @@ async fn upload(
         return Err(StorageError::EntityTooLarge);
     }
     let path = app.store.object_path(&bucket, &key)?;
-    app.store.check_placeable(&path, &key).await?;
 
     let Incoming { mimetype, cache_control, declared_length, content } = incoming;
     let mut object =
@@ -78,6 +78,10 @@ async fn upload(
     tx.rollback().await?;
     // The connection goes back to the pool while the body streams in.
     drop(client);
+    // Only now, with row-level security passed, may the disk say what is
+    // there: before, a blocked path in another user's folder would answer
+    // differently from a free one and tell that their objects exist.
+    app.store.check_placeable(&path, &object.key).await?;
 
     let content = app.store.receive(content.into_stream(), limit).await?;
     object.metadata = json!({

@@ -25,6 +25,8 @@ use tokio::sync::OnceCell;
 
 pub const SECRET: &[u8] = b"storage-api-test-secret-with-at-least-32-characters";
 pub const MAX_UPLOAD: u64 = 4096;
+/// Short, so the tests of stalled bodies are quick.
+pub const BODY_IDLE_TIMEOUT: Duration = Duration::from_millis(700);
 
 const FIXTURES: &str = r#"
 insert into storage.buckets (id, name, public, file_size_limit, allowed_mime_types) values
@@ -72,7 +74,7 @@ create constraint trigger refuse_at_commit after insert or update or delete on s
 
 static DATABASE: OnceCell<String> = OnceCell::const_new();
 
-fn now() -> i64 {
+pub fn now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
 }
 
@@ -151,6 +153,23 @@ pub fn user() -> User {
     User { id, token }
 }
 
+/// The project's ES256 signing key (a throwaway test key of the JWT crate).
+pub fn es256_key() -> ourvidz_jwt::SigningKey {
+    ourvidz_jwt::SigningKey::es256_pem(include_bytes!("../../../jwt/tests/keys/es256-a.pem")).expect("test key")
+}
+
+/// The JWKS the test stacks verify asymmetric tokens with.
+pub fn jwks() -> String {
+    serde_json::json!({"keys": [es256_key().public_jwk()]}).to_string()
+}
+
+/// A user whose access token is signed with ES256 by the project's key.
+pub fn es256_user() -> User {
+    let id = uuid::Uuid::new_v4().to_string();
+    let token = es256_key().sign(&ourvidz_jwt::access_token_claims("authenticated", Some(&id), now(), 3600));
+    User { id, token }
+}
+
 pub fn service_token() -> String {
     ourvidz_jwt::sign(&ourvidz_jwt::access_token_claims("service_role", None, now(), 3600), SECRET)
 }
@@ -204,8 +223,10 @@ pub async fn start() -> Stack {
     let api = router(StorageConfig {
         root: dir.path().join("root"),
         database_url: db_url.clone(),
+        verifier: ourvidz_jwt::Verifier::hs256(SECRET).with_jwks(&jwks()).expect("the test JWKS loads"),
         jwt_secret: SECRET.to_vec(),
         max_upload_bytes: MAX_UPLOAD,
+        body_idle_timeout: BODY_IDLE_TIMEOUT,
     })
     .await
     .expect("storage api starts");
