@@ -38,6 +38,7 @@ pub fn build(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
+/// Paths PostgREST does not serve are a 404 with `{}`.
 async fn not_found() -> RestError {
     RestError::NotFound
 }
@@ -589,8 +590,7 @@ async fn rpc_request(
     let (top, ranges) = ctx.ranges()?;
     let node = plan::read_plan(&cache, &Relation::routine(routine, &cache), &ctx.request(&ranges, true, app.max_rows))?;
     let call_params = plan::call_params(routine, &keys, ctx.prefs.single_object);
-    let returning = plan::returning_columns(&node, &[]);
-    let call = sql::call(&cache.schema, routine, &call_params, &args, &returning);
+    let call = sql::call(&cache.schema, routine, &call_params, &args);
     let (count, explain) = counting(&ctx.prefs, app.max_rows);
     let body_handler = if head { Handler::NoBody } else { handler };
     let explain = explain.then(|| sql::planned_count(&cache.schema, &node, sql::Source::Cte, Some(&call)));

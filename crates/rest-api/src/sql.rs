@@ -763,20 +763,15 @@ pub fn write_statement(
     sql
 }
 
-/// A function call's rows (PostgREST's `callPlanToQuery`).
-pub fn call(schema: &str, routine: &Routine, params: &CallParams, args: &str, returns: &[String]) -> Sql {
+/// A function call's rows (PostgREST's `callPlanToQuery`). Every column of a
+/// composite result is kept: filters and orders over the call may name
+/// columns the `select` does not.
+pub fn call(schema: &str, routine: &Routine, params: &CallParams, args: &str) -> Sql {
     let function = qualified(schema, &routine.name);
     let scalar = routine.returns_scalar() || routine.returns_set_of_scalar();
     let mut sql = Sql::default();
     sql.push("SELECT ");
-    if scalar {
-        sql.push("pgrst_call.pgrst_scalar ");
-    } else if returns.is_empty() || returns.iter().any(|c| c == "*") {
-        sql.push("* ");
-    } else {
-        let cols: Vec<String> = returns.iter().map(|c| format!("\"pgrst_call\".{}", ident(c))).collect();
-        sql.push(&format!("{} ", cols.join(", ")));
-    }
+    sql.push(if scalar { "pgrst_call.pgrst_scalar " } else { "pgrst_call.* " });
     let call_it = |sql: &mut Sql, arguments: &dyn Fn(&mut Sql)| {
         if scalar {
             sql.push(&format!("(SELECT {function}("));
@@ -842,7 +837,7 @@ pub fn call_statement(schema: &str, call: Sql, routine: &Routine, node: &ReadNod
     } else {
         "null::bigint"
     };
-    let page_total = if routine.returns_single() { "1" } else { "pg_catalog.count(_postgrest_t)" };
+    let page_total = if routine.returns_single() { "1::bigint" } else { "pg_catalog.count(_postgrest_t)" };
     sql.push(&format!(
         "SELECT {total} AS total_result_set, {page_total} AS page_total, {} AS body, {RESPONSE_GUCS} FROM (",
         body(handler, Some(routine))
