@@ -1740,8 +1740,8 @@ declare
     library_id uuid;
     destination text;
     thumbnail_destination text;
-    items jsonb := '[]';
-    failed jsonb := '[]';
+    items jsonb := '[]'::jsonb;
+    failed jsonb := '[]'::jsonb;
 begin
     if prepare_workspace_save.collection_id is not null and not exists (
         select 1 from user_collections c where c.id = prepare_workspace_save.collection_id and c.user_id = uid
@@ -1801,8 +1801,8 @@ declare
     thumbnail_destination text;
     saved_id uuid;
     asset workspace_assets;
-    saved jsonb := '[]';
-    failed jsonb := '[]';
+    saved jsonb := '[]'::jsonb;
+    failed jsonb := '[]'::jsonb;
 begin
     if jsonb_typeof(items) is distinct from 'array' or jsonb_array_length(items) not between 1 and 100 then
         raise exception using errcode = 'PT400', message = 'items must be an array of 1 to 100 prepared items';
@@ -2001,8 +2001,8 @@ as $$
 declare
     removed bigint := 0;
     deleted bigint;
-    after_expiry timestamptz := '-infinity';
-    after_id uuid := '00000000-0000-0000-0000-000000000000';
+    after_expiry timestamptz := '-infinity'::timestamptz;
+    after_id uuid := '00000000-0000-0000-0000-000000000000'::uuid;
 begin
     if batch_size < 1 or max_batches < 1 then
         raise exception using errcode = '22023', message = 'batch_size and max_batches must be positive';
@@ -2244,7 +2244,7 @@ set search_path = pg_catalog, public
 as $$
 declare
     published text;
-    added text[] := '{}';
+    added text[] := '{}'::text[];
 begin
     if not exists (select 1 from pg_publication where pubname = 'supabase_realtime') then
         return added;

@@ -6,6 +6,8 @@
 #     server's version so apt never upgrades the server behind our back), clang
 #     for pgrx's bindgen, pkg-config + libssl-dev, sudo (pgrx --runas), wal2json
 #     (Realtime's change stream).
+#   - Supabase's tools the tests run: pg_cron, plpgsql_check, ffmpeg (Debian),
+#     the Supabase CLI 2.117.0 (npm, into .tools/).
 #   - Rust: the wasm32-wasip2 target (edge functions), cargo-pgrx 0.18.1.
 #   - `cargo pgrx init` pointed at Debian's pg_config (no pgrx-managed Postgres).
 set -euo pipefail
@@ -49,6 +51,18 @@ if [ "${#missing[@]}" -gt 0 ]; then
     apt_install "${missing[@]}"
 fi
 
+# Supabase's own tools the tests run (scripts/test.sh) -------------------------
+# pg_cron (the schedule migration really schedules), plpgsql_check (what
+# `supabase db lint` checks with), ffmpeg (decodes the reference worker's MP4s).
+tools=()
+for pkg in postgresql-15-cron postgresql-15-plpgsql-check ffmpeg; do
+    is_installed "$pkg" || tools+=("$pkg")
+done
+if [ "${#tools[@]}" -gt 0 ]; then
+    log "installing ${tools[*]}"
+    apt_install "${tools[@]}"
+fi
+
 # Rust targets and tools --------------------------------------------------------
 if ! rustup target list --installed | grep -qx wasm32-wasip2; then
     log "adding rust target wasm32-wasip2"
@@ -80,6 +94,15 @@ if [ ! -f "$js_dir/node_modules/.package-lock.json" ] \
     || [ "$js_dir/package-lock.json" -nt "$js_dir/node_modules/.package-lock.json" ]; then
     log "npm ci in tests/js"
     (cd "$js_dir" && npm ci --no-audit --no-fund)
+fi
+
+# The Supabase CLI, pinned (its binary ships in the npm package; no Docker is
+# needed for db push, migration list and db lint), in the git-ignored .tools/.
+supabase_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.tools/supabase
+if [ "$("$supabase_dir/node_modules/.bin/supabase" --version 2>/dev/null || true)" != "2.117.0" ]; then
+    log "npm i -E supabase@2.117.0 (into .tools/supabase)"
+    mkdir -p "$supabase_dir"
+    (cd "$supabase_dir" && npm i -E --no-audit --no-fund supabase@2.117.0 >/dev/null)
 fi
 
 log "ready"

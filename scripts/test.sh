@@ -8,7 +8,9 @@
 #   pgrx      #[pg_test]s of the extension (cargo pgrx test, server run as postgres)
 #   install   install the extension into the system Postgres (cargo pgrx install)
 #   regress   pg_regress + isolation suite against both builds: the extension,
-#             and the pure-SQL migrations (after checking they are not stale)
+#             and the pure-SQL migrations (after checking they are not stale),
+#             pushed and linted by the Supabase CLI as on hosted Supabase; then
+#             the differential test of the twins (tests/differential)
 #   native    cargo test of the native crates (JWT, Storage API, runtime, edge, worker)
 #   e2e       the whole stack: the Spin components (release) on the runtime, the
 #             Storage API, the worker, against a database with the extension
@@ -38,11 +40,25 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# pg_cron, as hosted Supabase runs it: its scheduler works in one database
+# (the e2e schedule test builds the database there) and runs jobs in
+# background workers, so it needs no login of its own.
+cron_db=ourvidz_cron
+cron_settings="-c shared_preload_libraries=pg_cron -c cron.database_name=$cron_db -c cron.use_background_workers=on"
+
 start_test_cluster() {
     mkdir -p "$home"
     pg_cluster_init "$test_pg" postgres
-    pg_cluster_start "$test_pg" "$test_port" "-c fsync=off -c full_page_writes=off -c synchronous_commit=off"
+    pg_cluster_start "$test_pg" "$test_port" "-c fsync=off -c full_page_writes=off -c synchronous_commit=off $cron_settings"
+    if [ -z "$(pg_psql "$test_pg" "$test_port" -d postgres -tAc "select 1 from pg_database where datname = '$cron_db'")" ]; then
+        pg_psql "$test_pg" "$test_port" -d postgres -c "create database $cron_db"
+    fi
     export OURVIDZ_TEST_PG="postgresql://postgres:postgres@127.0.0.1:$test_port/postgres"
+}
+
+# The Supabase CLI, pinned and installed by setup.sh.
+supabase() {
+    "$root/.tools/supabase/node_modules/.bin/supabase" --workdir "$root" "$@"
 }
 
 # fresh_database NAME: drop and recreate NAME with the compatibility bootstrap.
@@ -101,20 +117,35 @@ stage_regress() {
     pg_psql "$test_pg" "$test_port" -d ourvidz_regress_extension -c "create extension ourvidz"
     run_suites extension ourvidz_regress_extension
 
-    stage "pg_regress suite: pure-SQL migrations build (parity)"
+    stage "pg_regress suite: pure-SQL migrations build, pushed by the Supabase CLI (parity)"
     bash scripts/build-migrations.sh --check
     fresh_database ourvidz_regress_migrations
+    local url="postgresql://postgres:postgres@127.0.0.1:$test_port/ourvidz_regress_migrations?sslmode=disable"
+    supabase db push --db-url "$url" --yes
+    # every migration is recorded as applied, as hosted Supabase records it
+    local listed migration version
+    listed=$(supabase migration list --db-url "$url")
     for migration in migrations/*.sql; do
-        pg_psql "$test_pg" "$test_port" -d ourvidz_regress_migrations -f "$migration" >/dev/null
+        version=$(basename "$migration" | cut -d_ -f1)
+        if ! grep -Eq "$version.? +[|] +.?$version" <<<"$listed"; then
+            printf '%s\n' "$listed" >&2
+            echo "supabase migration list does not show $migration applied" >&2
+            return 1
+        fi
     done
+    supabase db lint --db-url "$url" --level warning --fail-on warning
     run_suites migrations ourvidz_regress_migrations
+
+    stage "differential test of the twins: extension against pure SQL"
+    cargo test -p ourvidz-differential
 }
 
 stage_native() {
     stage "native crates"
     start_test_cluster
     cargo test --workspace --exclude ourvidz --exclude queue-job --exclude job-callback \
-        --exclude workspace-actions --exclude delete-workspace-item --exclude ourvidz-e2e
+        --exclude workspace-actions --exclude delete-workspace-item --exclude ourvidz-e2e \
+        --exclude ourvidz-differential
 }
 
 stage_e2e() {

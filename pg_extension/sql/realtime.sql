@@ -20,7 +20,7 @@ set search_path = pg_catalog, public
 as $$
 declare
     published text;
-    added text[] := '{}';
+    added text[] := '{}'::text[];
 begin
     if not exists (select 1 from pg_publication where pubname = 'supabase_realtime') then
         return added;

@@ -201,8 +201,8 @@ declare
     library_id uuid;
     destination text;
     thumbnail_destination text;
-    items jsonb := '[]';
-    failed jsonb := '[]';
+    items jsonb := '[]'::jsonb;
+    failed jsonb := '[]'::jsonb;
 begin
     if prepare_workspace_save.collection_id is not null and not exists (
         select 1 from user_collections c where c.id = prepare_workspace_save.collection_id and c.user_id = uid
@@ -262,8 +262,8 @@ declare
     thumbnail_destination text;
     saved_id uuid;
     asset workspace_assets;
-    saved jsonb := '[]';
-    failed jsonb := '[]';
+    saved jsonb := '[]'::jsonb;
+    failed jsonb := '[]'::jsonb;
 begin
     if jsonb_typeof(items) is distinct from 'array' or jsonb_array_length(items) not between 1 and 100 then
         raise exception using errcode = 'PT400', message = 'items must be an array of 1 to 100 prepared items';

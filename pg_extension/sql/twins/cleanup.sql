@@ -9,8 +9,8 @@ as $$
 declare
     removed bigint := 0;
     deleted bigint;
-    after_expiry timestamptz := '-infinity';
-    after_id uuid := '00000000-0000-0000-0000-000000000000';
+    after_expiry timestamptz := '-infinity'::timestamptz;
+    after_id uuid := '00000000-0000-0000-0000-000000000000'::uuid;
 begin
     if batch_size < 1 or max_batches < 1 then
         raise exception using errcode = '22023', message = 'batch_size and max_batches must be positive';
