@@ -191,6 +191,31 @@ as $$
                           or ourvidz_private.is_blank(t) or not ourvidz_private.is_plain_text(t, false))
 $$;
 
+-- The labels a save gives its library rows: a title and tags (stored without
+-- surrounding whitespace). Returns the tags as stored, or raises PT400.
+create function ourvidz_private.checked_labels(custom_title text, tags text[])
+returns text[]
+language plpgsql
+immutable
+as $$
+declare
+    trimmed text[] := array(select regexp_replace(t, '^\s+|\s+$', '', 'g')
+                            from unnest(tags) with ordinality u (t, n) order by n);
+begin
+    if not ourvidz_private.is_title(custom_title) then
+        raise exception using errcode = 'PT400', message = format(
+            'custom_title must be 1 to %s characters, not blank, without control characters',
+            ourvidz_private.max_title_chars());
+    end if;
+    if not ourvidz_private.are_tags(trimmed) then
+        raise exception using errcode = 'PT400', message = format(
+            'tags must be at most %s tags of 1 to %s characters, not blank, without control characters',
+            ourvidz_private.max_tags(), ourvidz_private.max_tag_chars());
+    end if;
+    return trimmed;
+end;
+$$;
+
 -- Workers ------------------------------------------------------------------------------
 
 create function ourvidz_private.require_worker_id(worker_id text)

@@ -182,12 +182,14 @@ end;
 $$;
 
 -- prepare_workspace_save --------------------------------------------------------------
--- A collection that is not the caller's is refused here, before anything is
--- copied.
+-- A collection that is not the caller's, and a title or tags step 3 would
+-- refuse, are refused here, before anything is copied.
 create function prepare_workspace_save(
     asset_ids uuid[] default null,
     job_id uuid default null,
-    collection_id uuid default null
+    collection_id uuid default null,
+    custom_title text default null,
+    tags text[] default null
 )
 returns jsonb
 language plpgsql
@@ -204,6 +206,7 @@ declare
     items jsonb := '[]'::jsonb;
     failed jsonb := '[]'::jsonb;
 begin
+    perform ourvidz_private.checked_labels(custom_title, tags);
     if prepare_workspace_save.collection_id is not null and not exists (
         select 1 from user_collections c where c.id = prepare_workspace_save.collection_id and c.user_id = uid
     ) then
@@ -252,9 +255,7 @@ set search_path = pg_catalog, public
 as $$
 declare
     uid uuid := ourvidz_private.require_user();
-    -- tags are stored without surrounding whitespace
-    given_tags text[] := array(select regexp_replace(t, '^\s+|\s+$', '', 'g')
-                               from unnest(tags) with ordinality u (t, n) order by n);
+    given_tags text[] := ourvidz_private.checked_labels(custom_title, tags);
     item jsonb;
     wanted uuid;
     library_id uuid;
@@ -267,16 +268,6 @@ declare
 begin
     if jsonb_typeof(items) is distinct from 'array' or jsonb_array_length(items) not between 1 and 100 then
         raise exception using errcode = 'PT400', message = 'items must be an array of 1 to 100 prepared items';
-    end if;
-    if not ourvidz_private.is_title(custom_title) then
-        raise exception using errcode = 'PT400', message = format(
-            'custom_title must be 1 to %s characters, not blank, without control characters',
-            ourvidz_private.max_title_chars());
-    end if;
-    if not ourvidz_private.are_tags(given_tags) then
-        raise exception using errcode = 'PT400', message = format(
-            'tags must be at most %s tags of 1 to %s characters, not blank, without control characters',
-            ourvidz_private.max_tags(), ourvidz_private.max_tag_chars());
     end if;
     if save_workspace_assets.collection_id is not null and not exists (
         select 1 from user_collections c where c.id = save_workspace_assets.collection_id and c.user_id = uid
@@ -430,11 +421,11 @@ begin
 end;
 $$;
 
-revoke execute on function list_workspace(integer, jsonb), prepare_workspace_save(uuid[], uuid, uuid),
+revoke execute on function list_workspace(integer, jsonb), prepare_workspace_save(uuid[], uuid, uuid, text, text[]),
     save_workspace_assets(jsonb, uuid, text, text[]), discard_workspace_assets(uuid[], uuid),
     clear_workspace(), delete_workspace_items(uuid, uuid)
     from public, anon;
-grant execute on function list_workspace(integer, jsonb), prepare_workspace_save(uuid[], uuid, uuid),
+grant execute on function list_workspace(integer, jsonb), prepare_workspace_save(uuid[], uuid, uuid, text, text[]),
     save_workspace_assets(jsonb, uuid, text, text[]), discard_workspace_assets(uuid[], uuid),
     clear_workspace(), delete_workspace_items(uuid, uuid)
     to authenticated, service_role;

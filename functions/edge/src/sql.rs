@@ -79,12 +79,25 @@ pub fn list_workspace(page_size: Option<i32>, before: Option<&Value>) -> SqlCall
 
 /// `prepare_workspace_save` for the listed assets, or for every asset of one
 /// job of the caller (the SQL answers 404 when the caller has none there). A
-/// collection that is not the caller's is refused there too, before any copy.
-pub fn prepare_workspace_save(target: &Target, collection_id: Option<Uuid>) -> SqlCall {
+/// collection that is not the caller's, and a title or tags the save would
+/// refuse, are refused there too, before any copy.
+pub fn prepare_workspace_save(
+    target: &Target,
+    collection_id: Option<Uuid>,
+    custom_title: Option<&str>,
+    tags: Option<&[String]>,
+) -> SqlCall {
     let (asset_ids, job_id) = target_params(target);
     SqlCall {
-        statement: "select public.prepare_workspace_save($1::text[]::uuid[], $2::text::uuid, $3::text::uuid)::text",
-        params: vec![asset_ids, job_id, SqlParam::optional_text(collection_id.map(|id| id.to_string()))],
+        statement: "select public.prepare_workspace_save($1::text[]::uuid[], $2::text::uuid, $3::text::uuid, $4::text, \
+                    $5::text[])::text",
+        params: vec![
+            asset_ids,
+            job_id,
+            SqlParam::optional_text(collection_id.map(|id| id.to_string())),
+            SqlParam::optional_text(custom_title.map(str::to_owned)),
+            tags.map_or(SqlParam::Null, |tags| SqlParam::TextArray(tags.to_vec())),
+        ],
     }
 }
 
@@ -349,7 +362,7 @@ mod tests {
             enqueue_job(&json!({}), Some("k")),
             record_job_result(&json!({})),
             list_workspace(Some(20), None),
-            prepare_workspace_save(&ids, Some(Uuid::nil())),
+            prepare_workspace_save(&ids, Some(Uuid::nil()), Some("t"), Some(&["x".to_owned()])),
             save_workspace_assets(&json!([]), None, None, None),
             discard_workspace_assets(&ids),
             clear_workspace(),
@@ -369,8 +382,11 @@ mod tests {
     #[test]
     fn a_job_target_binds_job_id_and_leaves_asset_ids_null() {
         let job = Uuid::nil();
-        let call = prepare_workspace_save(&Target::Job(job), None);
-        assert_eq!(call.params, vec![SqlParam::Null, SqlParam::Text(job.to_string()), SqlParam::Null]);
+        let call = prepare_workspace_save(&Target::Job(job), None, None, None);
+        assert_eq!(
+            call.params,
+            vec![SqlParam::Null, SqlParam::Text(job.to_string()), SqlParam::Null, SqlParam::Null, SqlParam::Null]
+        );
         let call = discard_workspace_assets(&Target::Job(job));
         assert_eq!(call.params, vec![SqlParam::Null, SqlParam::Text(job.to_string())]);
     }

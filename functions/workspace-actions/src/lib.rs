@@ -82,7 +82,8 @@ struct Save {
 impl Save {
     async fn run(self, ctx: &Context, user: User, target: Target) -> Result<ApiResponse, EdgeError> {
         let db = ctx.db().await?;
-        let answer = db.call(user.session(), sql::prepare_workspace_save(&target, self.collection_id)).await?;
+        let prepare = sql::prepare_workspace_save(&target, self.collection_id, self.custom_title.as_deref(), self.tags.as_deref());
+        let answer = db.call(user.session(), prepare).await?;
         let prepared = workspace::read_prepared(answer, user.id)?;
 
         let outcomes = join_all(prepared.to_copy.iter().map(|item| copy(ctx, &user, item))).await;

@@ -135,6 +135,7 @@ from (values
     ('a tag has at most 50 characters',  $$select save_workspace_assets((select items from item), tags => array[repeat('t', 51)])$$),
     ('a tag is not blank',               $$select save_workspace_assets((select items from item), tags => '{" "}')$$),
     ('a tag has no control characters',  $$select save_workspace_assets((select items from item), tags => array[E'a\tb'])$$),
+    ('... checked before any copy',      $$select prepare_workspace_save(job_id => '10000000-0000-4000-8000-000000000002', tags => '{" "}')$$),
     ('50 tags of 50 are fine',           $$select save_workspace_assets((select items from item), custom_title => 'fox', tags => array_fill(repeat('t', 50), '{50}'))$$)
 ) as cases (rule, statement);
 -- tags are stored trimmed
