@@ -29,6 +29,9 @@ pub enum RestError {
     /// PGRST103: the requested range cannot be satisfied; the detail says why.
     #[error("Requested range not satisfiable")]
     InvalidRange(String),
+    /// PGRST106: `Accept-Profile`/`Content-Profile` names a schema that is not exposed.
+    #[error("The schema must be one of the following: {0}")]
+    UnacceptableSchema(String),
     /// PGRST107: no media type of the `Accept` header can be produced.
     #[error("None of these media types are available: {}", .0.join(", "))]
     MediaType(Vec<String>),
@@ -176,7 +179,7 @@ impl RestError {
             NoRelBetween { .. } | ColumnNotFound { .. } => StatusCode::BAD_REQUEST,
             InvalidRpcMethod(_) | UnsupportedMethod(_) => StatusCode::METHOD_NOT_ALLOWED,
             InvalidRange(_) => StatusCode::RANGE_NOT_SATISFIABLE,
-            MediaType(_) | Singularity(_) => StatusCode::NOT_ACCEPTABLE,
+            MediaType(_) | Singularity(_) | UnacceptableSchema(_) => StatusCode::NOT_ACCEPTABLE,
             AmbiguousRelBetween { .. } | AmbiguousRpc(_) => StatusCode::MULTIPLE_CHOICES,
             NoRpc { .. } | NotFound => StatusCode::NOT_FOUND,
             JwtInvalid(_) => StatusCode::UNAUTHORIZED,
@@ -194,6 +197,7 @@ impl RestError {
             InvalidRpcMethod(_) => "PGRST101",
             InvalidBody(_) => "PGRST102",
             InvalidRange(_) => "PGRST103",
+            UnacceptableSchema(_) => "PGRST106",
             MediaType(_) => "PGRST107",
             NotEmbedded(_) => "PGRST108",
             LimitNoOrder => "PGRST109",

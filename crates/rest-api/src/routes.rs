@@ -46,6 +46,8 @@ async fn not_found() -> RestError {
 /// What every handler reads from a request before planning.
 struct Context {
     caller: Caller,
+    /// The schema was named by `Accept-Profile`/`Content-Profile`: answers say `Content-Profile`.
+    by_profile: bool,
     cache: Arc<SchemaCache>,
     method: Method,
     path: String,
@@ -58,13 +60,30 @@ struct Context {
 impl Context {
     fn new(app: &App, method: Method, uri: &Uri, headers: HeaderMap, rpc_read: bool) -> Result<Context, RestError> {
         let caller = auth::caller(&headers, &app.verifier, auth::now_seconds())?;
+        let cache = app.cache();
+        // PostgREST's getSchema: reads name the schema in Accept-Profile, writes in Content-Profile.
+        let profile_header = if matches!(method, Method::GET | Method::HEAD) { "accept-profile" } else { "content-profile" };
+        let profile = headers.get(profile_header).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        if profile.as_ref().is_some_and(|p| *p != cache.schema) {
+            return Err(RestError::UnacceptableSchema(cache.schema.clone()));
+        }
         let params = QueryParams::parse(uri.query().unwrap_or(""), rpc_read)?;
         let prefs = Preferences::from_headers(&headers);
         if prefs.handling == Some(Handling::Strict) && !prefs.invalid.is_empty() {
             return Err(RestError::InvalidPreferences(prefs.invalid.clone()));
         }
         let accept = prefer::accepted(&headers);
-        Ok(Context { caller, cache: app.cache(), method, path: uri.path().to_owned(), headers, params, prefs, accept })
+        Ok(Context {
+            caller,
+            by_profile: profile.is_some(),
+            cache,
+            method,
+            path: uri.path().to_owned(),
+            headers,
+            params,
+            prefs,
+            accept,
+        })
     }
 
     /// The transaction settings PostgREST gives SQL for this request.
@@ -118,6 +137,15 @@ impl Context {
         let mut ranges = self.params.ranges.clone();
         ranges.insert("limit".into(), top);
         Ok((top, ranges))
+    }
+
+    /// `Content-Type`, and `Content-Profile` when the request named the schema (`contentTypeHeaders`).
+    fn content_headers(&self, media: &MediaType) -> Vec<(String, String)> {
+        let mut headers = vec![("Content-Type".to_owned(), media.content_type())];
+        if self.by_profile {
+            headers.push(("Content-Profile".to_owned(), self.cache.schema.clone()));
+        }
+        headers
     }
 
     fn request<'a>(&'a self, ranges: &'a HashMap<String, Range>, reading: bool, max_rows: Option<i64>) -> Request<'a> {
@@ -367,8 +395,8 @@ async fn read(app: &App, ctx: &Context, table: &Table, head: bool) -> Result<Res
     let mut headers = vec![
         ("Content-Range".to_owned(), content_range),
         ("Content-Location".to_owned(), content_location(&table.name, &ctx.params)),
-        ("Content-Type".to_owned(), media.content_type()),
     ];
+    headers.extend(ctx.content_headers(&media));
     headers.extend(ctx.prefs.applied(&[Kind::Count, Kind::Handling]).map(|v| ("Preference-Applied".to_owned(), v)));
     let body = if status == 416 {
         let total = total.unwrap_or(0);
@@ -425,11 +453,17 @@ fn mutation_check(handler: Handler, prefs: &Preferences, limit: Option<i64>) -> 
     }
 }
 
-fn with_body(mut headers: Vec<(String, String)>, media: &MediaType, handler: Handler, body: String) -> (Vec<(String, String)>, Option<String>) {
+fn with_body(
+    ctx: &Context,
+    mut headers: Vec<(String, String)>,
+    media: &MediaType,
+    handler: Handler,
+    body: String,
+) -> (Vec<(String, String)>, Option<String>) {
     if handler == Handler::NoBody {
         return (headers, None);
     }
-    headers.push(("Content-Type".into(), media.content_type()));
+    headers.extend(ctx.content_headers(media));
     (headers, Some(body))
 }
 
@@ -481,7 +515,7 @@ async fn insert(app: &App, ctx: &Context, table: &Table, body: &Bytes) -> Result
         kinds.push(Kind::Resolution);
     }
     headers.extend(ctx.prefs.applied(&kinds).map(|v| ("Preference-Applied".to_owned(), v)));
-    let (headers, body) = with_body(headers, &media, handler, row.body);
+    let (headers, body) = with_body(ctx, headers, &media, handler, row.body);
     Reply { status, headers, body }.finish(row.guc_headers.as_deref(), row.guc_status.as_deref())
 }
 
@@ -515,7 +549,7 @@ async fn update(app: &App, ctx: &Context, table: &Table, body: &Bytes) -> Result
             .map(|v| ("Preference-Applied".to_owned(), v)),
     );
     let status = if handler == Handler::NoBody { 204 } else { 200 };
-    let (headers, body) = with_body(headers, &media, handler, row.body);
+    let (headers, body) = with_body(ctx, headers, &media, handler, row.body);
     Reply { status, headers, body }.finish(row.guc_headers.as_deref(), row.guc_status.as_deref())
 }
 
@@ -536,7 +570,7 @@ async fn delete(app: &App, ctx: &Context, table: &Table) -> Result<Response, Res
             .map(|v| ("Preference-Applied".to_owned(), v)),
     );
     let status = if handler == Handler::NoBody { 204 } else { 200 };
-    let (headers, body) = with_body(headers, &media, handler, row.body);
+    let (headers, body) = with_body(ctx, headers, &media, handler, row.body);
     Reply { status, headers, body }.finish(row.guc_headers.as_deref(), row.guc_status.as_deref())
 }
 
@@ -610,7 +644,7 @@ async fn rpc_request(
     if routine.returns_void() {
         return Reply { status: 204, headers, body: None }.finish(row.guc_headers.as_deref(), row.guc_status.as_deref());
     }
-    headers.push(("Content-Type".to_owned(), media.content_type()));
+    headers.extend(ctx.content_headers(&media));
     let body = if status == 416 {
         let total = total.unwrap_or(0);
         Some(RestError::InvalidRange(format!("An offset of {} was requested, but there are only {total} rows.", top.lower)).body().to_string())

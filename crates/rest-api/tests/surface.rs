@@ -120,3 +120,15 @@ async fn openapi_lists_what_the_role_may_use() {
     let anon = api.get("", None).await.json();
     assert!(anon["paths"]["/items"].is_null(), "anon has no grant on items");
 }
+
+#[tokio::test]
+async fn profile_headers_name_the_exposed_schema_only() {
+    let api = start().await;
+    let service = common::sign("service_role", None);
+    let reply = api.send(Method::GET, "/items", Some(&service), &[("accept-profile", "public")], None).await;
+    assert_eq!((reply.status, reply.header("content-profile")), (200, Some("public")));
+    let body = api.send(Method::GET, "/items", Some(&service), &[("accept-profile", "auth")], None).await.assert_error(406, "PGRST106");
+    assert_eq!(body["message"], "The schema must be one of the following: public");
+    let reply = api.post("/items", Some(&service), &[("content-profile", "storage")], "{}").await;
+    reply.assert_error(406, "PGRST106");
+}
