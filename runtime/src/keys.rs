@@ -10,8 +10,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use axum::routing::get;
-use axum::Router;
-use http::{header, HeaderValue};
+use axum::{Json, Router};
+use http::{header, HeaderValue, StatusCode};
 use ourvidz_jwt::SigningKey;
 use p256::elliptic_curve::Generate;
 use p256::pkcs8::{EncodePrivateKey, LineEnding};
@@ -80,24 +80,27 @@ pub fn jwks(keys: &[&SigningKey]) -> String {
     json!({ "keys": keys }).to_string()
 }
 
-/// `GET /.well-known/jwks.json`, for mounting at [`AUTH_PREFIX`].
+/// `GET /.well-known/jwks.json`, for mounting at [`AUTH_PREFIX`]. Other
+/// methods and paths answer JSON errors in Supabase Auth's shape.
 pub fn router(jwks: String) -> Router {
-    Router::new().route(
-        JWKS_ROUTE,
-        get(move || {
-            let body = jwks.clone();
-            async move {
-                (
-                    [
-                        (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
-                        (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=600")),
-                        (header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*")),
-                    ],
-                    body,
-                )
-            }
-        }),
-    )
+    let document = move || {
+        let body = jwks.clone();
+        async move {
+            let headers = [
+                (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
+                (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=600")),
+                (header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*")),
+            ];
+            (headers, body)
+        }
+    };
+    let error = |status: StatusCode, error_code: &'static str, msg: &'static str| {
+        move || async move { (status, Json(json!({"code": status.as_u16(), "error_code": error_code, "msg": msg}))) }
+    };
+    Router::new()
+        .route(JWKS_ROUTE, get(document))
+        .fallback(error(StatusCode::NOT_FOUND, "not_found", "Not found"))
+        .method_not_allowed_fallback(error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed"))
 }
 
 #[cfg(test)]

@@ -84,6 +84,12 @@ async fn connect(url: &str) -> tokio_postgres::Client {
 impl Stack {
     /// Start a stack on a fresh database.
     pub async fn start() -> Stack {
+        Stack::start_with(&[]).await
+    }
+
+    /// Start a stack on a fresh database, with extra `ourvidz up` arguments
+    /// (e.g. `--request-timeout-ms`).
+    pub async fn start_with(up_args: &[&str]) -> Stack {
         let admin_url = std::env::var("OURVIDZ_TEST_PG").expect(
             "OURVIDZ_TEST_PG is not set: these tests need a running Postgres 15 with the ourvidz \
              extension installed (scripts/test.sh e2e sets it up)",
@@ -112,6 +118,7 @@ impl Stack {
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .arg("--compile-cache")
             .arg(repo_root().join(".ourvidz/wasm-cache"))
+            .args(up_args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -173,6 +180,18 @@ impl Stack {
     pub fn token(&self, role: &str, sub: Option<Uuid>, ttl: i64) -> String {
         let sub = sub.map(|s| s.to_string());
         ourvidz_jwt::sign(&ourvidz_jwt::access_token_claims(role, sub.as_deref(), now(), ttl), SECRET.as_bytes())
+    }
+
+    /// `claims` signed with this stack's HS256 secret, whatever they hold
+    /// (tests of hostile claims).
+    pub fn sign(&self, claims: &serde_json::Map<String, Value>) -> String {
+        ourvidz_jwt::sign(claims, SECRET.as_bytes())
+    }
+
+    /// A token signed with ES256 by this stack's own key — the key its JWKS
+    /// (`/auth/v1/.well-known/jwks.json`) publishes — minted by `ourvidz token`.
+    pub fn es256_token(&self, role: &str, sub: Option<Uuid>, ttl: i64) -> String {
+        mint_es256(self.home.path(), role, sub, ttl)
     }
 
     /// Call an edge function with a JSON body (or none).
@@ -300,6 +319,21 @@ impl Stack {
     pub fn storage_root(&self) -> PathBuf {
         self.home.path().join("storage")
     }
+}
+
+/// `ourvidz token --alg es256` with the key kept under `home` (made there if
+/// there is none yet): a stack's own key, or with another home, a stranger's.
+pub fn mint_es256(home: &Path, role: &str, sub: Option<Uuid>, ttl: i64) -> String {
+    let profile = std::env::var("OURVIDZ_E2E_PROFILE").unwrap_or_else(|_| "debug".into());
+    let mut command = Command::new(target_dir().join(profile).join("ourvidz"));
+    command.arg("token").arg("--alg").arg("es256").arg("--home").arg(home);
+    command.args(["--role", role, "--ttl", &ttl.to_string()]);
+    if let Some(sub) = sub {
+        command.args(["--user", &sub.to_string()]);
+    }
+    let output = command.output().expect("ourvidz token runs");
+    assert!(output.status.success(), "ourvidz token: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).expect("a token is text").trim().to_owned()
 }
 
 impl Drop for Stack {
