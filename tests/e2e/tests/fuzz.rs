@@ -36,8 +36,9 @@ use uuid::Uuid;
 const SEED: u64 = 0x5EED_F022;
 /// Generated HTTP cases (the trickling clients come on top).
 const CASES: usize = 12_000;
-/// How many of the world's tokens, first in its list, are valid.
-const VALID_TOKENS: usize = 5;
+/// How many of the world's tokens, first in its list, are validly signed
+/// for a real role (the last of them for a user who does not exist).
+const VALID_TOKENS: usize = 6;
 /// Requests in flight at once.
 const CONCURRENCY: usize = 8;
 /// The stack's request timeout and Storage body idle timeout for this run:
@@ -112,6 +113,8 @@ impl World {
             stack.user_token(bob),
             stack.service_token(),
             stack.es256_token("service_role", None, 3600),
+            // Validly signed, for a user who is not (or no longer) in auth.users.
+            stack.user_token(Uuid::new_v4()),
             stack.token("anon", None, 3600),
             stack.token("authenticated", Some(alice), -7200),
             stack.token("postgres", Some(alice), 3600),
@@ -317,7 +320,7 @@ fn case(number: usize, rng: &mut StdRng, world: &World) -> Case {
     } else {
         method.to_owned()
     };
-    // Half the cases carry a valid token (the first five), so that hostile
+    // Half the cases carry a valid token (the first six), so that hostile
     // bodies and paths reach the functions' and Storage's own checks and SQL.
     let authorization = match rng.random_range(0..100) {
         0..=7 => None,
