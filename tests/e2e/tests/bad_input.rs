@@ -391,7 +391,7 @@ async fn queue_job_refuses_every_bad_body_with_a_json_4xx_and_queues_nothing() {
         with(json!({"prompt": "a fox\u{0}"})),
         with(json!({"model": ""})),
         with(json!({"model": "sdxl turbo"})),
-        with(json!({"model": long(65)})),
+        with(json!({"model": long(101)})),
         settings(json!({"reference_strength": 1.5})),
         settings(json!({"reference_strength": -0.1})),
         settings(json!({"guidance_scale": 51})),
@@ -459,9 +459,20 @@ async fn queue_job_refuses_every_bad_body_with_a_json_4xx_and_queues_nothing() {
     assert_eq!(count(&stack, "select count(*) from jobs").await, 0, "no bad request may queue a job");
 
     // The same function takes the valid neighbours of those bodies (so the
-    // 400s above are about the input, not a broken function).
+    // 400s above are about the input, not a broken function). A stored
+    // reference must be an existing object of the caller's.
     let reference_job = Uuid::new_v4();
     let own_reference = format!("/workspace-temp/{alice}/{reference_job}/0.png/");
+    let uploaded = stack
+        .answer(
+            stack
+                .request(Method::POST, &format!("/storage/v1/object/workspace-temp/{alice}/{reference_job}/0.png"))
+                .bearer_auth(&token)
+                .header("content-type", "image/png")
+                .body(b"\x89PNG\r\n\x1a\n".to_vec()),
+        )
+        .await;
+    assert_eq!(uploaded.status, StatusCode::OK, "upload the reference: {}", uploaded.body);
     let good = [
         json!({"mode": "image", "prompt": "é".repeat(4000), "batch_size": 4, "quality": "high", "seed": 0}),
         json!({"mode": "video", "prompt": "a fox running", "batch_size": 1}),
@@ -616,7 +627,7 @@ async fn job_callback_refuses_bad_bodies_and_foreign_or_traversal_paths_and_inse
         // out of range and illegal combinations
         json!({"job_id": job, "status": "processing", "worker_id": ""}),
         json!({"job_id": job, "status": "processing", "worker_id": "w 1"}),
-        json!({"job_id": job, "status": "processing", "worker_id": long(129)}),
+        json!({"job_id": job, "status": "processing", "worker_id": long(201)}),
         with_asset(json!({"asset_index": 2})), // the batch holds 0 and 1
         with_asset(json!({"asset_index": 100})),
         with_asset(json!({"file_size_bytes": 0})),
@@ -783,7 +794,7 @@ async fn workspace_actions_refuses_bad_queries_and_bodies_with_json_4xx() {
         json!({"action": "discard", "asset_ids": ids(101)}),
         json!({"action": "save", "asset_ids": [id], "job_id": job}),
         json!({"action": "discard", "asset_ids": [id], "job_id": job}),
-        save(json!({"tags": vec!["t"; 21]})),
+        save(json!({"tags": vec!["t"; 51]})),
         save(json!({"tags": ["a".repeat(51)]})),
         save(json!({"tags": [""]})),
         save(json!({"tags": ["   "]})),
@@ -812,7 +823,7 @@ async fn workspace_actions_refuses_bad_queries_and_bodies_with_json_4xx() {
             Method::POST,
             "workspace-actions",
             t,
-            &save(json!({"tags": vec!["t"; 20], "custom_title": "a".repeat(200)})),
+            &save(json!({"tags": vec!["t"; 50], "custom_title": "a".repeat(200)})),
         )
         .await;
     assert_eq!(reply.ok(200), &json!({"saved": [], "failed": [{"id": id, "error": "not_found"}]}));
