@@ -1554,7 +1554,6 @@ revoke execute on function enqueue_job(jsonb, text), claim_jobs(text, integer, i
 grant execute on function enqueue_job(jsonb, text) to authenticated, service_role;
 grant execute on function claim_jobs(text, integer, integer), heartbeat_job(uuid, text, integer),
     record_job_result(jsonb) to service_role;
-grant execute on function ourvidz_private.check_generation_settings() to authenticated, service_role;
 grant execute on function ourvidz_private.reported_asset(jobs, jsonb), ourvidz_private.reported_path(text, text),
     ourvidz_private.queue_unowned_reported_objects(uuid, text[], text),
     ourvidz_private.queue_job_folder(uuid, uuid, text),
