@@ -37,7 +37,9 @@ pg_cluster_init() {
 # 127.0.0.1:PORT, with its unix socket in DIR/run, and wait until it accepts
 # connections. SETTINGS are extra `-c name=value` server options (tests pass
 # fsync=off; the local stack keeps the durable defaults). Every cluster runs
-# with wal_level=logical: Realtime reads changes by logical decoding (wal2json).
+# with wal_level=logical: Realtime reads changes by logical decoding (wal2json),
+# one temporary slot per running stack; a slot that falls more than 1 GB behind
+# is invalidated rather than let WAL grow (Realtime then takes a new one).
 pg_cluster_start() {
     local dir port=$2 settings=${3:-}
     dir=$(realpath -m "$1")
@@ -45,7 +47,7 @@ pg_cluster_start() {
         return 0
     fi
     as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 \
-        -o "-p $port -k $dir/run -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=256MB -c wal_level=logical $settings" \
+        -o "-p $port -k $dir/run -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=256MB -c wal_level=logical -c max_replication_slots=32 -c max_slot_wal_keep_size=1GB $settings" \
         start >/dev/null
 }
 

@@ -121,35 +121,42 @@ as $$
       from jsonb_array_elements(image) with ordinality as x(c, n)
 $$;
 
--- Whether the caller's current role and claims may select the row image from
--- `entity` under its row-level security: for a row that still exists (INSERT,
--- UPDATE) by selecting it by primary key from the table, as any client would;
--- for a deleted row (DELETE) by evaluating the table's SELECT policies that
--- apply to the role (permissive ones or'ed, restrictive ones and'ed, as
--- Postgres combines them) on the old row. Errors count as "not visible".
-create or replace function realtime.is_visible(
-    entity regclass, action text, image jsonb, pk jsonb, role_name text, claims jsonb)
-returns boolean
+-- Which of `audiences` (claims of one role, a JSON array) may select the row
+-- image from `entity` under its row-level security: for a row that still
+-- exists (INSERT, UPDATE) by selecting it by primary key from the table, as
+-- any client would; for a deleted row (DELETE) by evaluating the table's
+-- SELECT policies that apply to the role (permissive ones or'ed, restrictive
+-- ones and'ed, as Postgres combines them) on the old row. The check is
+-- planned once, as the role, and run once per audience with its claims set;
+-- an error (a policy that raises) hides the change from the whole role.
+create or replace function realtime.visible_to(
+    entity regclass, action text, image jsonb, pk jsonb, role_name text, audiences jsonb)
+returns boolean[]
 language plpgsql
 as $$
 declare
     rel record;
     permissive text;
     restrictive text;
-    condition text;
-    row_values text[] := realtime.image_values(image);
-    visible boolean := false;
+    check_sql text;
+    audience jsonb;
+    visible boolean;
+    answers boolean[] := '{}';
+    all_claims jsonb[] := array(select value from jsonb_array_elements(audiences));
+    literal_row text := (
+        select string_agg(format('%L::%s as %I', c -> 'value' #>> '{}', (c ->> 'typeoid')::oid::regtype, c ->> 'name'), ', ')
+          from jsonb_array_elements(image) c);
 begin
     select c.relrowsecurity, c.relforcerowsecurity, c.relname, n.nspname,
            r.rolsuper or r.rolbypassrls as bypasses, pg_has_role(role_name, c.relowner, 'member') as owns
       into rel
       from pg_class c join pg_namespace n on n.oid = c.relnamespace, pg_roles r
      where c.oid = entity and r.rolname = role_name;
-    if not has_any_column_privilege(role_name, entity, 'SELECT') then
-        return false;
+    if rel is null or not has_any_column_privilege(role_name, entity, 'SELECT') then
+        return array_fill(false, array[cardinality(all_claims)]);
     end if;
     if not rel.relrowsecurity or rel.bypasses or (rel.owns and not rel.relforcerowsecurity) then
-        return true;
+        return array_fill(true, array[cardinality(all_claims)]);
     end if;
     if action = 'DELETE' then
         select coalesce(string_agg('(' || coalesce(p.qual, 'false') || ')', ' or ')
@@ -160,28 +167,36 @@ begin
           from pg_policies p
          where p.schemaname = rel.nspname and p.tablename = rel.relname and p.cmd in ('SELECT', 'ALL')
            and ('public' = any(p.roles) or exists (select 1 from unnest(p.roles) r where pg_has_role(role_name, r, 'member')));
-        condition := format('select exists (select 1 from (%s) as %I where (%s) and (%s))',
-                            realtime.image_select(image, 1), rel.relname, permissive, restrictive);
+        check_sql := format('select exists (select 1 from (select %s) as %I where (%s) and (%s))',
+                            literal_row, rel.relname, permissive, restrictive);
     else
         if jsonb_array_length(coalesce(pk, '[]')) = 0 then
-            return false;
+            return array_fill(false, array[cardinality(all_claims)]);
         end if;
-        condition := format('select exists (select 1 from %s as t, (%s) as r where %s)',
-                            entity, realtime.image_select(image, 1),
-                            (select string_agg(format('t.%I = r.%I', k ->> 'name', k ->> 'name'), ' and ')
-                               from jsonb_array_elements(pk) k));
+        check_sql := format('select exists (select 1 from %s as t where %s)', entity,
+            (select string_agg(format('t.%I = %L::%s', k ->> 'name', c -> 'value' #>> '{}', (c ->> 'typeoid')::oid::regtype), ' and ')
+               from jsonb_array_elements(pk) k join jsonb_array_elements(image) c on c ->> 'name' = k ->> 'name'));
+    end if;
+    if exists (select 1 from pg_prepared_statements where name = 'realtime_visible') then
+        deallocate realtime_visible;
     end if;
     begin
-        perform set_config('role', role_name, true),
-                set_config('request.jwt.claims', claims::text, true);
-        -- nothing of schema realtime may run past this point: the role cannot use it
-        execute condition into visible using row_values;
+        -- From here on the role is the subscriber's: nothing of schema realtime may run.
+        perform set_config('role', role_name, true);
+        execute 'prepare realtime_visible as ' || check_sql;
+        foreach audience in array all_claims loop
+            perform set_config('request.jwt.claims', audience::text, true);
+            execute 'execute realtime_visible' into visible;
+            answers := answers || coalesce(visible, false);
+        end loop;
         perform set_config('role', null, true);
+        deallocate realtime_visible;
     exception when others then
-        -- the subtransaction's rollback also undoes the role switch
-        visible := false;
+        -- the subtransaction's rollback undoes the role switch and the prepare
+        raise warning 'realtime: checking % for role % failed: %', entity, role_name, sqlerrm;
+        answers := array_fill(false, array[cardinality(all_claims)]);
     end;
-    return coalesce(visible, false);
+    return answers;
 end;
 $$;
 
@@ -207,9 +222,12 @@ declare
     matching jsonb;
     filters jsonb;
     filter_passes boolean[];
+    passes jsonb;
     role_name text;
     readable text[];
-    audience jsonb;
+    audiences jsonb;
+    audience_ids jsonb;
+    visible boolean[];
     ids int[];
     op text;
 begin
@@ -266,24 +284,31 @@ begin
                using realtime.image_values(image), (select array_agg(f ->> 2 order by n) from jsonb_array_elements(filters) with ordinality as x(f, n));
         end if;
 
+        select coalesce(jsonb_object_agg(f::text, coalesce(filter_passes[n], false)), '{}') into passes
+          from jsonb_array_elements(filters) with ordinality as x(f, n);
+
         for role_name in select distinct s ->> 'role' from jsonb_array_elements(matching) s order by 1 loop
             continue when not has_any_column_privilege(role_name, entity, 'SELECT');
             select array_agg(a.attname::text) into readable
               from pg_attribute a
              where a.attrelid = entity and a.attnum > 0 and not a.attisdropped
                and has_column_privilege(role_name, entity, a.attnum, 'SELECT');
-            ids := '{}';
-            for audience in select distinct s -> 'claims' from jsonb_array_elements(matching) s where s ->> 'role' = role_name loop
-                continue when not realtime.is_visible(entity, action, image, change -> 'pk', role_name, audience);
-                ids := ids || (
-                    select coalesce(array_agg((s ->> 'id')::int order by (s ->> 'id')::int), '{}')
-                      from jsonb_array_elements(matching) s
-                     where s ->> 'role' = role_name and s -> 'claims' = audience
+            -- The role's audiences (distinct claims), each with the ids of its
+            -- subscriptions whose filters pass; the others need no RLS check.
+            select coalesce(jsonb_agg(claims order by first), '[]'), coalesce(jsonb_agg(subscription_list order by first), '[]')
+              into audiences, audience_ids
+              from (select s -> 'claims' as claims, jsonb_agg((s ->> 'id')::int) as subscription_list, min(n) as first
+                      from jsonb_array_elements(matching) with ordinality as x(s, n)
+                     where s ->> 'role' = role_name
                        and not exists (
                            select 1 from jsonb_array_elements(s -> 'filters') f
-                            where not (f ->> 0 = any(readable)) or not coalesce(filter_passes[
-                                (select n from jsonb_array_elements(filters) with ordinality as x(g, n) where g = f)], false)));
-            end loop;
+                            where not (f ->> 0 = any(readable)) or not coalesce((passes ->> (f::text))::boolean, false))
+                     group by s -> 'claims') g;
+            continue when jsonb_array_length(audiences) = 0;
+            visible := realtime.visible_to(entity, action, image, change -> 'pk', role_name, audiences);
+            select coalesce(array_agg(id::int order by id::int), '{}') into ids
+              from jsonb_array_elements(audience_ids) with ordinality as a(list, n), jsonb_array_elements_text(list) as id
+             where visible[n];
             continue when cardinality(ids) = 0;
             subscription_ids := ids;
             payload := jsonb_build_object(

@@ -69,7 +69,8 @@ pub async fn start(shared: Arc<Shared>) -> Result<JoinHandle<()>, RealtimeError>
 
 async fn run(shared: Arc<Shared>, mut session: Session) {
     loop {
-        match read(&shared, &session).await {
+        // `read` owns the session: it is closed (and its slot released) before a new one is opened.
+        match read(&shared, session).await {
             Ok(()) => return,
             Err(error) => tracing::warn!(%error, "realtime: the change reader lost its session; reopening"),
         }
@@ -90,7 +91,7 @@ async fn run(shared: Arc<Shared>, mut session: Session) {
     }
 }
 
-async fn read(shared: &Shared, session: &Session) -> Result<(), tokio_postgres::Error> {
+async fn read(shared: &Shared, session: Session) -> Result<(), tokio_postgres::Error> {
     let config = &shared.config;
     let mut read_up_to = String::new();
     loop {
@@ -115,7 +116,7 @@ async fn read(shared: &Shared, session: &Session) -> Result<(), tokio_postgres::
             continue;
         }
         let changes: Vec<String> = rows.iter().map(|row| row.get(0)).collect();
-        match dispatch(shared, session, &changes).await {
+        match dispatch(shared, &session, &changes).await {
             Err(error) if error.as_db_error().is_some() => {
                 tracing::error!(%error, changes = changes.len(), "realtime: checking a batch of changes failed; it is dropped")
             }

@@ -203,3 +203,29 @@ async fn stopping_the_service_closes_sockets_so_clients_reconnect() {
     };
     assert_eq!(code, Some(1001), "going away: realtime-js reconnects on anything but 1000");
 }
+
+#[tokio::test]
+async fn reader_takes_a_new_slot_when_its_session_dies() {
+    let stack = start().await;
+    let user = user();
+    let mut client = stack.client().await;
+    client.subscribe(TOPIC, &user.token, all_notes()).await;
+    let db = stack.db().await;
+    let holder = "select active_pid from pg_replication_slots where slot_name = $1";
+    let reader = || async {
+        db.query_opt(holder, &[&stack.slot]).await.unwrap().and_then(|row| row.get::<_, Option<i32>>(0))
+    };
+    let killed = reader().await.expect("the slot is held");
+    db.execute("select pg_terminate_backend($1)", &[&killed]).await.unwrap();
+    let mut replaced = false;
+    for _ in 0..200 {
+        if reader().await.is_some_and(|pid| pid != killed) {
+            replaced = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(replaced, "a new session holds the slot");
+    insert(&stack, &user.id, "after the reader came back", 1).await;
+    assert_eq!(client.change(TOPIC).await["data"]["record"]["body"], "after the reader came back");
+}
