@@ -63,10 +63,11 @@ insert into workspace_assets (user_id, job_id, asset_index, asset_type, temp_sto
                               created_at, expires_at)
 select j.user_id, j.id, i, 'image', format('%s/%s/%s.png', j.user_id, j.id, i),
        case when i = 0 then format('%s/%s/thumbnails/%s.png', j.user_id, j.id, i) end,
-       1000, 'image/png', j.generation_seed, 'bench', 'sdxl', now() - interval '8 days',
-       case when j.generation_seed < $expired / 4 then now() - interval '1 hour' + make_interval(secs => j.generation_seed % 3600)
-            else now() + interval '7 days' end
-from jobs j cross join generate_series(0, 3) i;
+       1000, 'image/png', j.generation_seed, 'bench', 'sdxl', e.expires_at - interval '7 days', e.expires_at
+from jobs j cross join generate_series(0, 3) i
+cross join lateral (
+    select case when j.generation_seed < $expired / 4 then now() - interval '1 hour' + make_interval(secs => j.generation_seed % 3600)
+                else now() + interval '7 days' end as expires_at) e;
 vacuum analyze;
 SQL
 }
