@@ -11,7 +11,8 @@
 #             and the pure-SQL migrations (after checking they are not stale),
 #             pushed and linted by the Supabase CLI as on hosted Supabase; then
 #             the differential test of the twins (tests/differential)
-#   native    cargo test of the native crates (JWT, Storage API, runtime, edge, worker)
+#   native    cargo test of the native crates (JWT, Storage API, Realtime, runtime, edge,
+#             worker); the test cluster runs with wal_level=logical for Realtime
 #   e2e       the whole stack: the Spin components (release) on the runtime, the
 #             Storage API, the worker, against a database with the extension
 #   js        the same stack through the JavaScript clients (supabase-js under
