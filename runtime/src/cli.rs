@@ -1,7 +1,8 @@
 //! The `ourvidz` command line: `up` (the whole local stack in the
 //! foreground), `status`, `stop`, and `token` (dev JWTs signed with the
-//! project's HS256 secret or the stack's ES256 key). Paths default to the project the current directory is
-//! in (the nearest ancestor with `functions/spin.toml`).
+//! project's HS256 secret or the stack's ES256 key). Paths default to the
+//! project the current directory is in (the nearest ancestor with
+//! `functions/spin.toml`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

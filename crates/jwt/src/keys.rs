@@ -94,26 +94,22 @@ fn signing_algorithm(jwk: &Jwk) -> Option<Algorithm> {
 }
 
 fn check_size(params: &AlgorithmParameters) -> Result<(), &'static str> {
-    let decoded_len = |value: &str| URL_SAFE_NO_PAD.decode(value).map(|bytes| bytes.len()).map_err(|_| "not base64url");
+    let decode = |value: &str| URL_SAFE_NO_PAD.decode(value).map_err(|_| "not base64url");
     match params {
         AlgorithmParameters::EllipticCurve(params) => {
-            if decoded_len(&params.x)? != P256_COORDINATE_BYTES || decoded_len(&params.y)? != P256_COORDINATE_BYTES {
-                return Err("P-256 coordinates are 32 bytes");
-            }
+            let (x, y) = (decode(&params.x)?, decode(&params.y)?);
+            let on_size = x.len() == P256_COORDINATE_BYTES && y.len() == P256_COORDINATE_BYTES;
+            on_size.then_some(()).ok_or("P-256 coordinates are 32 bytes")
         }
         AlgorithmParameters::RSA(params) => {
-            let modulus = URL_SAFE_NO_PAD.decode(&params.n).map_err(|_| "not base64url")?;
-            let significant = modulus.iter().skip_while(|byte| **byte == 0).count();
+            let significant = decode(&params.n)?.iter().skip_while(|byte| **byte == 0).count();
             if !RSA_MODULUS_BYTES.contains(&significant) {
                 return Err("RSA modulus must be 2048 to 4096 bits");
             }
-            if decoded_len(&params.e)? == 0 {
-                return Err("RSA exponent is empty");
-            }
+            (!decode(&params.e)?.is_empty()).then_some(()).ok_or("RSA exponent is empty")
         }
-        _ => {}
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// A key that mints tokens: the project's HS256 secret, or an ES256/RS256

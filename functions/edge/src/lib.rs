@@ -2,7 +2,7 @@
 //! workspace-actions, delete-workspace-item).
 //!
 //! A function is a short pipeline: [`request::dispatch`] (CORS preflight,
-//! 405) → [`auth::authenticate`] (HS256 JWT, role) → a `bodies::parse_*`
+//! 405) → [`auth::authenticate`] (JWT: HS256 or JWKS, role) → a `bodies::parse_*`
 //! validation → one [`sql`] call inside the caller's PostgREST-style session
 //! → [`storage`] side effects → a [`response`]. Every failure on the way is
 //! an [`error::EdgeError`], rendered once as status + `{"error": {"code",
