@@ -247,7 +247,6 @@ async fn serve(
     let worker = if options.worker {
         crate::worker::start_reference_worker(&WorkerEnv {
             supabase_url: &api_url,
-            db_url,
             anon_key: &anon_key,
             service_role_key: &service_role_key,
         })?

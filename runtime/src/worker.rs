@@ -1,6 +1,7 @@
 //! The hook that runs the reference GPU worker (crate `worker/`, binary
 //! `ourvidz-worker`) beside the stack: `up` starts it once the API serves,
-//! with the standard Supabase environment, and stops it on shutdown. The
+//! with the standard Supabase environment — the project URL and keys, no
+//! database URL: the worker speaks only HTTP — and stops it on shutdown. The
 //! binary is looked up next to `ourvidz` itself (same cargo target
 //! directory); when it has not been built, `up` says so and runs without it.
 
@@ -12,7 +13,6 @@ use tokio::process::{Child, Command};
 /// What the worker is told about the stack.
 pub struct WorkerEnv<'a> {
     pub supabase_url: &'a str,
-    pub db_url: &'a str,
     pub anon_key: &'a str,
     pub service_role_key: &'a str,
 }
@@ -31,7 +31,6 @@ pub fn start_reference_worker(env: &WorkerEnv<'_>) -> std::io::Result<Option<Chi
     };
     Command::new(path)
         .env("SUPABASE_URL", env.supabase_url)
-        .env("SUPABASE_DB_URL", env.db_url)
         .env("SUPABASE_ANON_KEY", env.anon_key)
         .env("SUPABASE_SERVICE_ROLE_KEY", env.service_role_key)
         .kill_on_drop(true)

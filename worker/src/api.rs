@@ -97,7 +97,9 @@ async fn answer(what: &str, response: reqwest::Response) -> Result<Vec<u8>, Work
     }
 }
 
-async fn retry<T, F, Fut>(what: &str, mut attempt: F) -> Result<T, WorkerError>
+/// Run `attempt` until it succeeds, fails for good, or `ATTEMPTS` run out,
+/// doubling the pause between tries (every HTTP call of the worker).
+pub(crate) async fn retry<T, F, Fut>(what: &str, mut attempt: F) -> Result<T, WorkerError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, WorkerError>>,

@@ -8,8 +8,6 @@ use std::fmt;
 pub enum WorkerError {
     /// Bad flags or environment.
     Config(String),
-    /// Postgres refused or dropped the call.
-    Database { sqlstate: Option<String>, message: String },
     /// The request never got an answer.
     Transport(String),
     /// The API answered with a non-success status.
@@ -29,22 +27,12 @@ impl WorkerError {
             _ => false,
         }
     }
-
-    /// The SQLSTATE of a database error.
-    pub fn sqlstate(&self) -> Option<&str> {
-        match self {
-            WorkerError::Database { sqlstate, .. } => sqlstate.as_deref(),
-            _ => None,
-        }
-    }
 }
 
 impl fmt::Display for WorkerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             WorkerError::Config(message) => write!(f, "configuration: {message}"),
-            WorkerError::Database { sqlstate: Some(code), message } => write!(f, "database ({code}): {message}"),
-            WorkerError::Database { sqlstate: None, message } => write!(f, "database: {message}"),
             WorkerError::Transport(message) => write!(f, "transport: {message}"),
             WorkerError::Api { what, status, body } => write!(f, "{what}: HTTP {status}: {body}"),
             WorkerError::Render(message) => write!(f, "render: {message}"),
@@ -54,14 +42,6 @@ impl fmt::Display for WorkerError {
 }
 
 impl std::error::Error for WorkerError {}
-
-impl From<tokio_postgres::Error> for WorkerError {
-    fn from(error: tokio_postgres::Error) -> Self {
-        let sqlstate = error.code().map(|code| code.code().to_owned());
-        let message = error.as_db_error().map_or_else(|| error.to_string(), |db| db.message().to_owned());
-        WorkerError::Database { sqlstate, message }
-    }
-}
 
 impl From<reqwest::Error> for WorkerError {
     fn from(error: reqwest::Error) -> Self {

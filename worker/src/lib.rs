@@ -1,7 +1,8 @@
 //! The reference ourvidz worker: what a GPU worker does, minus the GPU.
 //!
-//! It claims jobs from Postgres (`claim_jobs` as service_role, woken by
-//! `NOTIFY ourvidz_jobs`), renders deterministic placeholders — PNG images,
+//! It speaks only HTTP, with the project URL and the service role key: it
+//! claims jobs through RPC (`claim_jobs` at `/rest/v1/rpc`, polling with
+//! backoff while the queue is empty), renders deterministic placeholders — PNG images,
 //! H.264-in-MP4 videos with a JPEG thumbnail — at the job's aspect ratio,
 //! uploads them to `workspace-temp/{user_id}/{job_id}/` through the Storage
 //! API, heartbeats its lease, reports through the job-callback function, and
@@ -12,12 +13,12 @@
 //! from the binary.
 
 pub mod api;
-pub mod db;
 pub mod error;
 pub mod h264;
 pub mod job;
 pub mod mp4;
 pub mod options;
+pub mod queue;
 pub mod render;
 pub mod worker;
 

@@ -7,11 +7,8 @@ use clap::Parser;
 #[derive(Debug, Clone, Parser)]
 #[command(name = "ourvidz-worker", version, about = "Reference ourvidz GPU worker: claims jobs, renders placeholders, uploads, reports")]
 pub struct Options {
-    /// Postgres URL; the worker runs the queue functions as service_role.
-    #[arg(long, env = "SUPABASE_DB_URL", default_value = "postgresql://postgres:postgres@127.0.0.1:54322/postgres")]
-    pub db_url: String,
-
-    /// Supabase API URL: Storage at /storage/v1, functions at /functions/v1.
+    /// Supabase API URL: the queue through /rest/v1 (RPC), Storage at
+    /// /storage/v1, functions at /functions/v1. The worker needs nothing else.
     #[arg(long, env = "SUPABASE_URL", default_value = "http://127.0.0.1:54321")]
     pub api_url: String,
 
@@ -32,8 +29,9 @@ pub struct Options {
     #[arg(long)]
     pub once: bool,
 
-    /// Seconds between claims when no NOTIFY arrives.
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Longest wait, in seconds, between claims while the queue is empty (the
+    /// wait starts at a tenth of a second and doubles up to it).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..))]
     pub poll_interval: u64,
 
     /// Seconds between storage-deletion drains; 0 disables draining.

@@ -1,8 +1,10 @@
 //! The worker loop: claim → (processing callback, heartbeat, render, upload)
 //! → completed/failed callback, with up to `--concurrency` jobs in hand.
 //!
-//! Wake-ups come from `NOTIFY ourvidz_jobs` and a poll interval; every
-//! `--drain-interval` seconds it runs the storage-deletion drainer. On the
+//! While the queue is empty it polls with backoff: the wait starts at a tenth
+//! of a second and doubles up to `--poll-interval`, and any claimed job
+//! resets it. Every `--drain-interval` seconds it runs the storage-deletion
+//! drainer. On the
 //! shutdown signal it stops claiming and gives the jobs in hand
 //! `--shutdown-grace` to finish; jobs cut off then keep their lease until it
 //! expires and another worker retries them. `--once` claims until the queue
@@ -10,7 +12,7 @@
 //! use through [`run`].
 
 use crate::api::{Api, CallbackOutcome};
-use crate::db::{self, Db, Heartbeat};
+use crate::queue::{Heartbeat, Queue};
 use crate::error::WorkerError;
 use crate::job::{self, ClaimedJob, RenderSettings};
 use crate::options::Options;
@@ -19,7 +21,7 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 use tokio::task::{JoinError, JoinSet};
 use tokio::time::Instant;
 use uuid::Uuid;
@@ -63,8 +65,11 @@ impl Summary {
     }
 }
 
+/// The first wait after an empty claim; it doubles up to the poll interval.
+const FIRST_IDLE_WAIT: Duration = Duration::from_millis(100);
+
 struct Worker {
-    db: Db,
+    queue: Queue,
     api: Api,
     worker_id: String,
     lease_seconds: u32,
@@ -75,15 +80,14 @@ struct Worker {
 /// queue is empty).
 pub async fn run(options: &Options, shutdown: impl Future<Output = ()>) -> Result<Summary, WorkerError> {
     let worker = Arc::new(Worker {
-        db: Db::connect(&options.db_url).await?,
+        queue: Queue::new(options.api_base(), &options.service_role_key),
         api: Api::new(options.api_base(), &options.service_role_key)?,
         worker_id: options.worker_id(),
         lease_seconds: options.lease_seconds,
         render: RenderSettings::from(options),
     });
     let poll = Duration::from_secs(options.poll_interval);
-    let wake = Arc::new(Notify::new());
-    let listener = (!options.once).then(|| tokio::spawn(db::listen(options.db_url.clone(), wake.clone(), poll)));
+    let mut idle_wait = FIRST_IDLE_WAIT;
     let drain_every = (options.drain_interval > 0).then(|| Duration::from_secs(options.drain_interval));
     let mut next_drain = drain_every.map(|every| Instant::now() + every);
     let mut in_flight = JoinSet::new();
@@ -94,8 +98,9 @@ pub async fn run(options: &Options, shutdown: impl Future<Output = ()>) -> Resul
     loop {
         let free = options.concurrency.saturating_sub(in_flight.len() as u32);
         if free > 0 {
-            match worker.db.claim_jobs(&worker.worker_id, free, worker.lease_seconds).await {
+            match worker.queue.claim_jobs(&worker.worker_id, free, worker.lease_seconds).await {
                 Ok(jobs) => {
+                    idle_wait = if jobs.is_empty() { (idle_wait * 2).min(poll) } else { FIRST_IDLE_WAIT };
                     for job in jobs {
                         in_flight.spawn(worker.clone().process(job));
                     }
@@ -114,8 +119,7 @@ pub async fn run(options: &Options, shutdown: impl Future<Output = ()>) -> Resul
         tokio::select! {
             () = &mut shutdown => break,
             Some(joined) = in_flight.join_next() => summary.record(joined),
-            () = wake.notified(), if !options.once => {}
-            () = tokio::time::sleep(poll), if !options.once => {}
+            () = tokio::time::sleep(idle_wait), if !options.once => {}
             () = tokio::time::sleep_until(drain_at), if next_drain.is_some() && !options.once => {
                 worker.drain().await;
                 next_drain = drain_every.map(|every| Instant::now() + every);
@@ -123,9 +127,6 @@ pub async fn run(options: &Options, shutdown: impl Future<Output = ()>) -> Resul
         }
     }
 
-    if let Some(listener) = listener {
-        listener.abort();
-    }
     finish(&mut in_flight, &mut summary, Duration::from_secs(options.shutdown_grace)).await;
     if let Some(error) = claim_error {
         return Err(error);
@@ -228,7 +229,7 @@ impl Worker {
         let period = Duration::from_secs(u64::from(self.lease_seconds / 3).max(1));
         loop {
             tokio::time::sleep(period).await;
-            match self.db.heartbeat(job_id, &self.worker_id, self.lease_seconds).await {
+            match self.queue.heartbeat(job_id, &self.worker_id, self.lease_seconds).await {
                 Ok(Heartbeat::Extended) => {}
                 Ok(Heartbeat::Lost) => {
                     lost.send_replace(true);

@@ -233,7 +233,6 @@ impl Stack {
     /// Options for a reference worker talking to this stack.
     pub fn worker_options(&self, worker_id: &str) -> ourvidz_worker::Options {
         ourvidz_worker::Options {
-            db_url: self.db_url.clone(),
             api_url: self.api.clone(),
             service_role_key: self.service_token(),
             worker_id: Some(worker_id.to_string()),
