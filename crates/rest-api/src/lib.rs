@@ -13,6 +13,7 @@
 //! changes. Errors have PostgREST's shape and statuses ([`error`]).
 
 mod auth;
+mod cors;
 mod db;
 mod error;
 mod openapi;

@@ -35,6 +35,7 @@ pub fn build(app: Arc<App>) -> Router {
         .route("/rpc/{name}", any(rpc))
         .route("/{table}", any(table))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(crate::cors::cors))
         .with_state(app)
 }
 

@@ -132,3 +132,21 @@ async fn profile_headers_name_the_exposed_schema_only() {
     let reply = api.post("/items", Some(&service), &[("content-profile", "storage")], "{}").await;
     reply.assert_error(406, "PGRST106");
 }
+
+#[tokio::test]
+async fn browsers_get_postgrests_cors_answers() {
+    let api = start().await;
+    let preflight = [
+        ("origin", "http://app.example"),
+        ("access-control-request-method", "PATCH"),
+        ("access-control-request-headers", "apikey, content-type, prefer"),
+    ];
+    let reply = api.send(Method::OPTIONS, "/items", None, &preflight, None).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(reply.header("access-control-allow-methods"), Some("GET, POST, PATCH, PUT, DELETE, OPTIONS"));
+    assert_eq!(reply.header("access-control-allow-headers"), Some("Authorization, apikey, content-type, prefer"));
+    let reply = api.send(Method::GET, "/items", None, &[("origin", "http://app.example")], None).await;
+    assert_eq!(reply.header("access-control-allow-origin"), Some("*"));
+    assert!(reply.header("access-control-expose-headers").unwrap().contains("Content-Range"));
+}
