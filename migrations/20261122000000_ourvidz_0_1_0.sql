@@ -145,6 +145,19 @@ language sql immutable parallel safe as $$ select interval '7 days' $$;
 create function ourvidz_private.default_lease_seconds() returns integer
 language sql immutable parallel safe as 'select 30';
 
+-- A number argument within [low, high] (NULL is out of range), or PT400.
+create function ourvidz_private.require_between(value numeric, field text, low numeric, high numeric)
+returns void
+language plpgsql
+immutable
+as $$
+begin
+    if value is null or value not between low and high then
+        raise exception using errcode = 'PT400', message = format('%s must be between %s and %s', field, low, high);
+    end if;
+end;
+$$;
+
 -- The caller -------------------------------------------------------------------------
 -- Every user function starts here: the id of the signed-in user, or PT401 —
 -- also for a validly signed token whose user is not (or no longer) in
@@ -316,9 +329,7 @@ language plpgsql
 immutable
 as $$
 begin
-    if lease_seconds is null or lease_seconds not between 5 and 3600 then
-        raise exception using errcode = 'PT400', message = 'lease_seconds must be between 5 and 3600';
-    end if;
+    perform ourvidz_private.require_between(lease_seconds, 'lease_seconds', 5, 3600);
     return make_interval(secs => lease_seconds);
 end;
 $$;
@@ -422,6 +433,7 @@ stable
 set search_path = pg_catalog, public
 as $$
 declare
+    longest_url constant integer := 2048;
     refused text := format('settings.%s must be an https:// URL or the storage path of an existing object of yours '
                            '("workspace-temp/..." or "user-library/...")', field);
     path text := ltrim(value, '/');
@@ -429,9 +441,9 @@ declare
     object_name text;
 begin
     if starts_with(value, 'https://') then
-        if char_length(value) > 2048 or value ~ '[\s\x01-\x1f\x7f-\x9f]' or value = 'https://' then
-            raise exception using errcode = 'PT400',
-                message = format('settings.%s must be an https:// URL of at most 2048 characters without spaces', field);
+        if char_length(value) > longest_url or value ~ '[\s\x01-\x1f\x7f-\x9f]' or value = 'https://' then
+            raise exception using errcode = 'PT400', message = format(
+                'settings.%s must be an https:// URL of at most %s characters without spaces', field, longest_url);
         end if;
         return value;
     end if;
@@ -460,6 +472,7 @@ set search_path = pg_catalog, public
 as $$
 declare
     p constant text := 'settings.';
+    longest_style constant integer := 500;
     checked jsonb;
     reference text;
 begin
@@ -478,9 +491,9 @@ begin
         'content_type', ourvidz_private.json_enum(settings, 'content_type', '{sfw,nsfw}', p),
         'enhancement_model', ourvidz_private.json_enum(settings, 'enhancement_model', '{qwen_base,qwen_instruct}', p),
         'exact_copy_mode', ourvidz_private.json_field(settings, 'exact_copy_mode', 'boolean', p)));
-    if char_length(checked ->> 'style') > 500 or not ourvidz_private.is_plain_text(checked ->> 'style', false) then
-        raise exception using errcode = 'PT400',
-            message = 'settings.style must be at most 500 characters without control characters';
+    if char_length(checked ->> 'style') > longest_style or not ourvidz_private.is_plain_text(checked ->> 'style', false) then
+        raise exception using errcode = 'PT400', message = format(
+            'settings.style must be at most %s characters without control characters', longest_style);
     end if;
     foreach reference in array array['style_reference', 'reference_image'] loop
         if ourvidz_private.json_field(settings, reference, 'string', p) is not null then
@@ -1226,9 +1239,7 @@ declare
     claimed jsonb;
 begin
     perform ourvidz_private.require_worker_id(worker_id);
-    if max_jobs is null or max_jobs not between 1 and 100 then
-        raise exception using errcode = 'PT400', message = 'max_jobs must be between 1 and 100';
-    end if;
+    perform ourvidz_private.require_between(max_jobs, 'max_jobs', 1, 100);
 
     -- Jobs whose worker died with no attempts left fail now, and whatever that
     -- worker uploaded is queued for deletion.
@@ -1467,9 +1478,7 @@ begin
             ourvidz_private.max_error_chars());
     end if;
     reported := coalesce(ourvidz_private.json_field(result, 'assets', 'array'), '[]'::jsonb);
-    if jsonb_array_length(reported) > 100 then
-        raise exception using errcode = 'PT400', message = 'at most 100 assets per callback';
-    end if;
+    perform ourvidz_private.require_between(jsonb_array_length(reported), 'the number of assets', 0, 100);
     if new_status <> 'completed' and jsonb_array_length(reported) > 0 then
         raise exception using errcode = 'PT400', message = 'only a completed callback carries assets';
     end if;
@@ -1585,9 +1594,11 @@ returns uuid[]
 language plpgsql
 immutable
 as $$
+declare
+    most constant integer := 100;
 begin
-    if ids is null or cardinality(ids) = 0 or cardinality(ids) > 100 or array_position(ids, null) is not null then
-        raise exception using errcode = 'PT400', message = format('%s must list between 1 and 100 ids', what);
+    if ids is null or cardinality(ids) not between 1 and most or array_position(ids, null) is not null then
+        raise exception using errcode = 'PT400', message = format('%s must list between 1 and %s ids', what, most);
     end if;
     -- first occurrence order, duplicates dropped
     return array(select x from unnest(ids) with ordinality u (x, n) group by x order by min(n));
@@ -1689,9 +1700,7 @@ declare
     result jsonb;
 begin
     page_size := coalesce(page_size, 20);
-    if page_size not between 1 and 100 then
-        raise exception using errcode = 'PT400', message = 'page_size must be between 1 and 100';
-    end if;
+    perform ourvidz_private.require_between(page_size, 'page_size', 1, 100);
     -- A JSON null cursor (the "next" of the last page) means the first page.
     -- Otherwise only what a "next" holds: an ISO 8601 timestamp (not one of
     -- Postgres' special inputs such as 'now' or 'epoch') and a job id.
@@ -1829,9 +1838,10 @@ declare
     saved jsonb := '[]'::jsonb;
     failed jsonb := '[]'::jsonb;
 begin
-    if jsonb_typeof(items) is distinct from 'array' or jsonb_array_length(items) not between 1 and 100 then
-        raise exception using errcode = 'PT400', message = 'items must be an array of 1 to 100 prepared items';
+    if jsonb_typeof(items) is distinct from 'array' then
+        raise exception using errcode = 'PT400', message = 'items must be an array of prepared items';
     end if;
+    perform ourvidz_private.require_between(jsonb_array_length(items), 'the number of items', 1, 100);
     if save_workspace_assets.collection_id is not null and not exists (
         select 1 from user_collections c where c.id = save_workspace_assets.collection_id and c.user_id = uid
     ) then
@@ -2089,9 +2099,7 @@ declare
     lease interval := ourvidz_private.lease(lease_seconds);
     claimed jsonb;
 begin
-    if max_items is null or max_items not between 1 and 1000 then
-        raise exception using errcode = 'PT400', message = 'max_items must be between 1 and 1000';
-    end if;
+    perform ourvidz_private.require_between(max_items, 'max_items', 1, 1000);
     with due as (
         select o.id, o.bucket_id, o.object_name
         from storage_deletion_outbox o

@@ -33,9 +33,7 @@ declare
     lease interval := ourvidz_private.lease(lease_seconds);
     claimed jsonb;
 begin
-    if max_items is null or max_items not between 1 and 1000 then
-        raise exception using errcode = 'PT400', message = 'max_items must be between 1 and 1000';
-    end if;
+    perform ourvidz_private.require_between(max_items, 'max_items', 1, 1000);
     with due as (
         select o.id, o.bucket_id, o.object_name
         from storage_deletion_outbox o

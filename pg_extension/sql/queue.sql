@@ -204,9 +204,7 @@ declare
     claimed jsonb;
 begin
     perform ourvidz_private.require_worker_id(worker_id);
-    if max_jobs is null or max_jobs not between 1 and 100 then
-        raise exception using errcode = 'PT400', message = 'max_jobs must be between 1 and 100';
-    end if;
+    perform ourvidz_private.require_between(max_jobs, 'max_jobs', 1, 100);
 
     -- Jobs whose worker died with no attempts left fail now, and whatever that
     -- worker uploaded is queued for deletion.
@@ -445,9 +443,7 @@ begin
             ourvidz_private.max_error_chars());
     end if;
     reported := coalesce(ourvidz_private.json_field(result, 'assets', 'array'), '[]'::jsonb);
-    if jsonb_array_length(reported) > 100 then
-        raise exception using errcode = 'PT400', message = 'at most 100 assets per callback';
-    end if;
+    perform ourvidz_private.require_between(jsonb_array_length(reported), 'the number of assets', 0, 100);
     if new_status <> 'completed' and jsonb_array_length(reported) > 0 then
         raise exception using errcode = 'PT400', message = 'only a completed callback carries assets';
     end if;

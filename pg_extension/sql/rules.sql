@@ -69,6 +69,19 @@ language sql immutable parallel safe as $$ select interval '7 days' $$;
 create function ourvidz_private.default_lease_seconds() returns integer
 language sql immutable parallel safe as 'select 30';
 
+-- A number argument within [low, high] (NULL is out of range), or PT400.
+create function ourvidz_private.require_between(value numeric, field text, low numeric, high numeric)
+returns void
+language plpgsql
+immutable
+as $$
+begin
+    if value is null or value not between low and high then
+        raise exception using errcode = 'PT400', message = format('%s must be between %s and %s', field, low, high);
+    end if;
+end;
+$$;
+
 -- The caller -------------------------------------------------------------------------
 -- Every user function starts here: the id of the signed-in user, or PT401 —
 -- also for a validly signed token whose user is not (or no longer) in
@@ -240,9 +253,7 @@ language plpgsql
 immutable
 as $$
 begin
-    if lease_seconds is null or lease_seconds not between 5 and 3600 then
-        raise exception using errcode = 'PT400', message = 'lease_seconds must be between 5 and 3600';
-    end if;
+    perform ourvidz_private.require_between(lease_seconds, 'lease_seconds', 5, 3600);
     return make_interval(secs => lease_seconds);
 end;
 $$;
@@ -346,6 +357,7 @@ stable
 set search_path = pg_catalog, public
 as $$
 declare
+    longest_url constant integer := 2048;
     refused text := format('settings.%s must be an https:// URL or the storage path of an existing object of yours '
                            '("workspace-temp/..." or "user-library/...")', field);
     path text := ltrim(value, '/');
@@ -353,9 +365,9 @@ declare
     object_name text;
 begin
     if starts_with(value, 'https://') then
-        if char_length(value) > 2048 or value ~ '[\s\x01-\x1f\x7f-\x9f]' or value = 'https://' then
-            raise exception using errcode = 'PT400',
-                message = format('settings.%s must be an https:// URL of at most 2048 characters without spaces', field);
+        if char_length(value) > longest_url or value ~ '[\s\x01-\x1f\x7f-\x9f]' or value = 'https://' then
+            raise exception using errcode = 'PT400', message = format(
+                'settings.%s must be an https:// URL of at most %s characters without spaces', field, longest_url);
         end if;
         return value;
     end if;
@@ -384,6 +396,7 @@ set search_path = pg_catalog, public
 as $$
 declare
     p constant text := 'settings.';
+    longest_style constant integer := 500;
     checked jsonb;
     reference text;
 begin
@@ -402,9 +415,9 @@ begin
         'content_type', ourvidz_private.json_enum(settings, 'content_type', '{sfw,nsfw}', p),
         'enhancement_model', ourvidz_private.json_enum(settings, 'enhancement_model', '{qwen_base,qwen_instruct}', p),
         'exact_copy_mode', ourvidz_private.json_field(settings, 'exact_copy_mode', 'boolean', p)));
-    if char_length(checked ->> 'style') > 500 or not ourvidz_private.is_plain_text(checked ->> 'style', false) then
-        raise exception using errcode = 'PT400',
-            message = 'settings.style must be at most 500 characters without control characters';
+    if char_length(checked ->> 'style') > longest_style or not ourvidz_private.is_plain_text(checked ->> 'style', false) then
+        raise exception using errcode = 'PT400', message = format(
+            'settings.style must be at most %s characters without control characters', longest_style);
     end if;
     foreach reference in array array['style_reference', 'reference_image'] loop
         if ourvidz_private.json_field(settings, reference, 'string', p) is not null then

@@ -22,9 +22,11 @@ returns uuid[]
 language plpgsql
 immutable
 as $$
+declare
+    most constant integer := 100;
 begin
-    if ids is null or cardinality(ids) = 0 or cardinality(ids) > 100 or array_position(ids, null) is not null then
-        raise exception using errcode = 'PT400', message = format('%s must list between 1 and 100 ids', what);
+    if ids is null or cardinality(ids) not between 1 and most or array_position(ids, null) is not null then
+        raise exception using errcode = 'PT400', message = format('%s must list between 1 and %s ids', what, most);
     end if;
     -- first occurrence order, duplicates dropped
     return array(select x from unnest(ids) with ordinality u (x, n) group by x order by min(n));
@@ -126,9 +128,7 @@ declare
     result jsonb;
 begin
     page_size := coalesce(page_size, 20);
-    if page_size not between 1 and 100 then
-        raise exception using errcode = 'PT400', message = 'page_size must be between 1 and 100';
-    end if;
+    perform ourvidz_private.require_between(page_size, 'page_size', 1, 100);
     -- A JSON null cursor (the "next" of the last page) means the first page.
     -- Otherwise only what a "next" holds: an ISO 8601 timestamp (not one of
     -- Postgres' special inputs such as 'now' or 'epoch') and a job id.
@@ -266,9 +266,10 @@ declare
     saved jsonb := '[]'::jsonb;
     failed jsonb := '[]'::jsonb;
 begin
-    if jsonb_typeof(items) is distinct from 'array' or jsonb_array_length(items) not between 1 and 100 then
-        raise exception using errcode = 'PT400', message = 'items must be an array of 1 to 100 prepared items';
+    if jsonb_typeof(items) is distinct from 'array' then
+        raise exception using errcode = 'PT400', message = 'items must be an array of prepared items';
     end if;
+    perform ourvidz_private.require_between(jsonb_array_length(items), 'the number of items', 1, 100);
     if save_workspace_assets.collection_id is not null and not exists (
         select 1 from user_collections c where c.id = save_workspace_assets.collection_id and c.user_id = uid
     ) then
