@@ -5,11 +5,12 @@
 //! Workload: a table shaped like the app's (`user_id` + RLS "own rows only",
 //! REPLICA IDENTITY FULL, in the publication), the Realtime service in this
 //! process on a real socket, and N websocket subscribers speaking the 2.0.0
-//! protocol, each joined with its own token (its own `session_id`, so every
-//! subscriber is a distinct set of claims and Postgres checks each one, as
-//! for N real users). Half of them belong to another user than the one who
-//! writes, so RLS rejects every change for them (checked: they must receive
-//! nothing). A writer inserts rows of user A at a fixed rate with
+//! protocol. Half of them belong to another user than the one who writes, so
+//! RLS rejects every change for them (checked: they must receive nothing).
+//! Subscribers join either with a token each (its own `session_id`: N
+//! distinct sets of claims, each checked by Postgres, as for N users on N
+//! devices) or with one token per user (the same claims: one check per user,
+//! as for one user's open tabs). A writer inserts rows of user A at a fixed rate with
 //! synchronous_commit on; latency is measured from just before the INSERT is
 //! sent to the moment a subscriber has read the event.
 //!
@@ -96,21 +97,35 @@ struct Delivery {
 
 /// Join `count` subscribers (the first `owners` as user `owner`, the rest as
 /// `other`); every event they read is reported on the returned channel.
-async fn subscribe(bench: &Bench, count: usize, owners: usize, owner: &str, other: &str) -> mpsc::UnboundedReceiver<Delivery> {
+async fn subscribe(
+    bench: &Bench,
+    count: usize,
+    owners: usize,
+    owner: &str,
+    other: &str,
+    sessions: Sessions,
+) -> (mpsc::UnboundedReceiver<Delivery>, Vec<tokio::task::JoinHandle<()>>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let mut ready = Vec::new();
+    let mut tasks = Vec::new();
+    let shared = (token(owner), token(other));
     for subscriber in 0..count {
         let (mut ws, _) = tokio_tungstenite::connect_async(&bench.ws_url).await.expect("websocket");
         let user = if subscriber < owners { owner } else { other };
+        let access_token = match sessions {
+            Sessions::OnePerSubscriber => token(user),
+            Sessions::OnePerUser if subscriber < owners => shared.0.clone(),
+            Sessions::OnePerUser => shared.1.clone(),
+        };
         let join = json!(["1", "1", "realtime:bench", "phx_join", {
             "config": {"postgres_changes": [{"event": "INSERT", "schema": "public", "table": "bench_events"}]},
-            "access_token": token(user),
+            "access_token": access_token,
         }]);
         ws.send(Message::Text(join.to_string().into())).await.unwrap();
         let (joined_tx, joined_rx) = tokio::sync::oneshot::channel();
         ready.push(joined_rx);
         let tx = tx.clone();
-        tokio::spawn(async move {
+        tasks.push(tokio::spawn(async move {
             let mut joined = Some(joined_tx);
             let mut heartbeat = tokio::time::interval(Duration::from_secs(20));
             loop {
@@ -136,17 +151,24 @@ async fn subscribe(bench: &Bench, count: usize, owners: usize, owner: &str, othe
                     }
                 }
             }
-        });
+        }));
     }
     for joined in ready {
         joined.await.expect("every subscriber joins");
     }
-    rx
+    (rx, tasks)
+}
+
+#[derive(Clone, Copy)]
+enum Sessions {
+    OnePerSubscriber,
+    OnePerUser,
 }
 
 /// Insert `rows` rows of `owner` at `rate` per second (over `writers`
-/// connections); when each INSERT was sent, by row id.
-async fn write(bench: &Bench, owner: &str, rows: usize, rate: f64, writers: usize) -> HashMap<i64, Instant> {
+/// connections); when each INSERT was sent, by row id, and the rate reached.
+async fn write(bench: &Bench, owner: &str, rows: usize, rate: f64, writers: usize) -> (HashMap<i64, Instant>, f64) {
+    let started = Instant::now();
     let sent = Arc::new(std::sync::Mutex::new(HashMap::new()));
     let period = Duration::from_secs_f64(writers as f64 / rate);
     let mut tasks = Vec::new();
@@ -170,7 +192,8 @@ async fn write(bench: &Bench, owner: &str, rows: usize, rate: f64, writers: usiz
     for task in tasks {
         task.await.unwrap();
     }
-    Arc::try_unwrap(sent).unwrap().into_inner().unwrap()
+    let reached = rows as f64 / started.elapsed().as_secs_f64();
+    (Arc::try_unwrap(sent).unwrap().into_inner().unwrap(), reached)
 }
 
 struct Outcome {
@@ -217,39 +240,48 @@ fn main() {
     runtime.block_on(async {
         let bench = setup().await;
         let (alice, bob) = (uuid::Uuid::new_v4().to_string(), uuid::Uuid::new_v4().to_string());
-        println!("| subscribers (owner's + other user's) | changes/s | events expected | delivered | leaked to the other user | p50 ms | p99 ms | max ms |");
-        println!("|---|---|---|---|---|---|---|---|");
-        for (count, owners) in [(1usize, 1usize), (200, 100)] {
-            let mut rx = subscribe(&bench, count, owners, &alice, &bob).await;
+        println!("| subscribers (writer's + other user's) | sessions | changes/s written | events expected | delivered | leaked to the other user | p50 ms | p99 ms | max ms |");
+        println!("|---|---|---|---|---|---|---|---|---|");
+        let scenarios = [
+            (1usize, 1usize, Sessions::OnePerSubscriber),
+            (200, 100, Sessions::OnePerSubscriber),
+            (200, 100, Sessions::OnePerUser),
+        ];
+        for (count, owners, sessions) in scenarios {
+            let (mut rx, subscribers) = subscribe(&bench, count, owners, &alice, &bob, sessions).await;
             tokio::time::sleep(Duration::from_millis(300)).await;
+            let label = match sessions {
+                Sessions::OnePerSubscriber => format!("{count}"),
+                Sessions::OnePerUser => "2".to_owned(),
+            };
+            // Latency at a steady rate well below saturation.
             for rate in [20.0, 100.0] {
-                let rows = (rate * 10.0) as usize;
-                let sent = write(&bench, &alice, rows, rate, 1).await;
+                let (sent, reached) = write(&bench, &alice, (rate * 10.0) as usize, rate, 1).await;
                 let outcome = measure(&mut rx, &sent, owners, Duration::from_secs(30)).await;
-                report(count, owners, rate, &outcome);
+                report(count, owners, &label, reached, &outcome);
             }
             // Sustained rate: step up until events fall behind (p99 over 1 s, or
             // not everything delivered within 5 s of the last write).
-            if count == 200 {
-                for rate in [200.0, 400.0, 800.0, 1600.0] {
-                    let rows = (rate * 5.0) as usize;
-                    let sent = write(&bench, &alice, rows, rate, 4).await;
-                    let outcome = measure(&mut rx, &sent, owners, Duration::from_secs(5)).await;
-                    report(count, owners, rate, &outcome);
-                    if outcome.delivered < outcome.expected || outcome.p99 > 1000.0 {
-                        // let the backlog drain before the process ends
-                        let _ = measure(&mut rx, &sent, owners, Duration::from_secs(60)).await;
-                        break;
-                    }
+            for rate in [200.0, 400.0, 800.0, 1600.0, 3200.0] {
+                let (sent, reached) = write(&bench, &alice, (rate * 5.0) as usize, rate, 4).await;
+                let outcome = measure(&mut rx, &sent, owners, Duration::from_secs(5)).await;
+                report(count, owners, &label, reached, &outcome);
+                if outcome.delivered < outcome.expected || outcome.p99 > 1000.0 {
+                    // let the backlog drain before the next scenario
+                    let _ = measure(&mut rx, &sent, owners, Duration::from_secs(120)).await;
+                    break;
                 }
+            }
+            for subscriber in subscribers {
+                subscriber.abort();
             }
         }
     });
 }
 
-fn report(count: usize, owners: usize, rate: f64, o: &Outcome) {
+fn report(count: usize, owners: usize, sessions: &str, rate: f64, o: &Outcome) {
     println!(
-        "| {count} ({owners} + {}) | {rate:.0} | {} | {} | {} | {:.1} | {:.1} | {:.1} |",
+        "| {count} ({owners} + {}) | {sessions} | {rate:.0} | {} | {} | {} | {:.1} | {:.1} | {:.1} |",
         count - owners,
         o.expected,
         o.delivered,
