@@ -6,7 +6,8 @@
 //! (the storage path normaliser used by every policy and check, the
 //! collection-count trigger, the batched cleanup). Each Rust function has a
 //! plpgsql twin in `sql/twins/` for hosted Supabase, where no shared library
-//! can be loaded; the pg_regress suite runs against both builds.
+//! can be loaded; the pg_regress suite runs against both builds, and
+//! `tests/differential` gives each pair the same generated inputs.
 //!
 //! The extension expects Supabase's `auth` and `storage` schemas and roles.
 //! On a plain Postgres, apply `bootstrap/supabase_compat.sql` first.
