@@ -8,13 +8,14 @@
 
 use ourvidz_edge::bodies::{parse_delete_item, DeleteItem, DeleteItemBody};
 use ourvidz_edge::host::{serve, Context, SpinResponse};
+use ourvidz_edge::request::methods;
 use ourvidz_edge::response::{self, ApiResponse};
 use ourvidz_edge::{sql, EdgeError};
-use spin_sdk::http::{Method, Request};
+use spin_sdk::http::Request;
 
 #[spin_sdk::http_service]
 async fn handle(req: Request) -> SpinResponse {
-    serve(req, &[Method::POST, Method::DELETE], delete_item).await
+    serve(req, methods::DELETE_WORKSPACE_ITEM, delete_item).await
 }
 
 async fn delete_item(ctx: Context) -> Result<ApiResponse, EdgeError> {

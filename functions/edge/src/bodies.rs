@@ -1,4 +1,4 @@
-//! The request bodies of the four functions: their shape, and nothing more.
+//! The request bodies of the functions: their shape, and nothing more.
 //!
 //! serde checks the shape — the field names (`deny_unknown_fields`), their
 //! JSON types, which fields an action takes — and the body goes to its SQL
@@ -128,7 +128,6 @@ pub enum ActionName {
     Save,
     Discard,
     Clear,
-    DrainStorageDeletions,
 }
 
 /// The workspace-actions POST body as sent; see [`parse_workspace_action`].
@@ -146,8 +145,6 @@ pub struct WorkspaceActionBody {
     pub custom_title: Option<String>,
     #[serde(default)]
     pub tags: Option<Vec<String>>,
-    #[serde(default)]
-    pub max_items: Option<u32>,
 }
 
 /// Which workspace assets an action applies to.
@@ -165,11 +162,7 @@ pub enum WorkspaceAction {
     Save { target: Target, collection_id: Option<Uuid>, custom_title: Option<String>, tags: Option<Vec<String>> },
     Discard { target: Target },
     Clear,
-    DrainStorageDeletions { max_items: u32 },
 }
-
-/// `claim_storage_deletions`' own default batch, sent when the drain names none.
-const DRAIN_ITEMS_WHEN_UNSAID: u32 = 100;
 
 /// Read a workspace action: each action takes only its own fields, and
 /// save/discard exactly one of `asset_ids` and `job_id`.
@@ -181,13 +174,11 @@ pub fn parse_workspace_action(body: WorkspaceActionBody) -> Result<WorkspaceActi
         present("collection_id", body.collection_id.is_some()),
         present("custom_title", body.custom_title.is_some()),
         present("tags", body.tags.is_some()),
-        present("max_items", body.max_items.is_some()),
     ];
     let (action_name, allowed): (&str, &[&str]) = match body.action {
         ActionName::Save => ("save", &["asset_ids", "job_id", "collection_id", "custom_title", "tags"]),
         ActionName::Discard => ("discard", &["asset_ids", "job_id"]),
         ActionName::Clear => ("clear", &[]),
-        ActionName::DrainStorageDeletions => ("drain_storage_deletions", &["max_items"]),
     };
     if let Some(field) = fields.into_iter().flatten().find(|field| !allowed.contains(field)) {
         return Err(EdgeError::invalid(format!("{field} is not allowed with action {action_name}")));
@@ -201,9 +192,6 @@ pub fn parse_workspace_action(body: WorkspaceActionBody) -> Result<WorkspaceActi
         },
         ActionName::Discard => WorkspaceAction::Discard { target: target(body.asset_ids, body.job_id)? },
         ActionName::Clear => WorkspaceAction::Clear,
-        ActionName::DrainStorageDeletions => {
-            WorkspaceAction::DrainStorageDeletions { max_items: body.max_items.unwrap_or(DRAIN_ITEMS_WHEN_UNSAID) }
-        }
     })
 }
 
@@ -274,6 +262,17 @@ pub fn parse_delete_item(body: DeleteItemBody) -> Result<DeleteItem, EdgeError> 
         (None, Some(job_id)) => Ok(DeleteItem::Job(job_id)),
         _ => Err(EdgeError::invalid("exactly one of asset_id and job_id is required")),
     }
+}
+
+// ------------------------------------------------------------ storage-drain
+
+/// The storage-drain POST body: how many outbox entries one pass may claim
+/// (`claim_storage_deletions` bounds it and has its own default).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageDrainBody {
+    #[serde(default)]
+    pub max_items: Option<u32>,
 }
 
 // ------------------------------------------------------------------ helpers

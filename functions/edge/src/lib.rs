@@ -1,8 +1,9 @@
-//! Shared code of the four ourvidz edge functions (queue-job, job-callback,
-//! workspace-actions, delete-workspace-item).
+//! Shared code of the ourvidz edge functions: the four of the API (queue-job,
+//! job-callback, workspace-actions, delete-workspace-item) and the
+//! maintenance one (storage-drain).
 //!
-//! A function is a short pipeline: [`request::dispatch`] (CORS preflight,
-//! 405) → [`auth::authenticate`] (JWT: HS256 or JWKS, role) → a `bodies::parse_*`
+//! A function is a short pipeline: [`request::dispatch`] (its own CORS
+//! preflight, 405) → [`auth::authenticate`] (JWT: HS256 or JWKS, role) → a `bodies::parse_*`
 //! validation → one [`sql`] call inside the caller's PostgREST-style session
 //! → [`storage`] side effects → a [`response`]. Every failure on the way is
 //! an [`error::EdgeError`], rendered once as status + `{"error": {"code",
@@ -16,6 +17,7 @@ pub mod auth;
 pub mod bodies;
 pub mod config;
 pub mod error;
+pub mod outbox;
 pub mod paths;
 pub mod request;
 pub mod response;

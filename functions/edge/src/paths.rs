@@ -72,11 +72,6 @@ pub fn owner(name: &str) -> Option<Uuid> {
     name.split('/').next().and_then(|first| Uuid::parse_str(first).ok())
 }
 
-/// A bucket id safe to put in a URL path (`DELETE /object/{bucket}`).
-pub fn is_bucket_id(bucket: &str) -> bool {
-    !bucket.is_empty() && bucket.len() <= 63 && bucket.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-}
-
 fn is_name_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-'
 }
@@ -138,14 +133,5 @@ mod tests {
     fn owner_is_the_leading_uuid() {
         assert_eq!(owner(&format!("{USER}/j/0.png")).unwrap().to_string(), USER);
         assert_eq!(owner("thumbnails/0.jpg"), None);
-    }
-
-    #[test]
-    fn bucket_ids_are_url_safe() {
-        assert!(is_bucket_id(WORKSPACE_BUCKET));
-        assert!(is_bucket_id(LIBRARY_BUCKET));
-        for bad in ["", "a/b", "A", "a?b", "..", &"x".repeat(64)] {
-            assert!(!is_bucket_id(bad), "{bad}");
-        }
     }
 }

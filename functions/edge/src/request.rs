@@ -3,6 +3,11 @@
 //! JSON syntax versus shape (both 400, with serde's sentence naming the field),
 //! header and query-string access. Plain `http` types, so the whole pipeline
 //! is tested natively; the Spin adapter only converts to and from them.
+//!
+//! CORS preflight is the function's own answer, as on Supabase: the gateway
+//! forwards `OPTIONS` to the function without checking a token (Supabase's
+//! edge runtime skips `verify_jwt` for it), and [`dispatch`] answers it with
+//! the methods that function serves ([`methods`]).
 
 use crate::error::{EdgeError, ErrorKind};
 use crate::response::{self, ApiResponse};
@@ -12,6 +17,18 @@ use serde::de::DeserializeOwned;
 /// Largest request body accepted. The largest legal body (a callback with
 /// 100 assets, or a 4000-character prompt with settings) is well under it.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The methods each function serves. `OPTIONS`, its CORS preflight, is
+/// answered for every function by [`dispatch`], naming these.
+pub mod methods {
+    use http::Method;
+
+    pub const QUEUE_JOB: &[Method] = &[Method::POST];
+    pub const JOB_CALLBACK: &[Method] = &[Method::POST];
+    pub const WORKSPACE_ACTIONS: &[Method] = &[Method::GET, Method::POST];
+    pub const DELETE_WORKSPACE_ITEM: &[Method] = &[Method::POST, Method::DELETE];
+    pub const STORAGE_DRAIN: &[Method] = &[Method::POST];
+}
 
 /// Answer `OPTIONS` (CORS preflight) and methods the function does not
 /// serve; `None` means the request goes on to the handler.
@@ -137,6 +154,33 @@ mod tests {
         let response = dispatch(&Method::OPTIONS, &[Method::POST]).unwrap();
         assert!(response.status().is_success());
         assert_eq!(response.headers()["access-control-allow-origin"], "*");
+    }
+
+    #[test]
+    fn each_function_answers_preflight_with_exactly_the_methods_it_serves() {
+        for (function, allowed, expected) in [
+            ("queue-job", methods::QUEUE_JOB, "POST, OPTIONS"),
+            ("job-callback", methods::JOB_CALLBACK, "POST, OPTIONS"),
+            ("workspace-actions", methods::WORKSPACE_ACTIONS, "GET, POST, OPTIONS"),
+            ("delete-workspace-item", methods::DELETE_WORKSPACE_ITEM, "POST, DELETE, OPTIONS"),
+            ("storage-drain", methods::STORAGE_DRAIN, "POST, OPTIONS"),
+        ] {
+            let preflight = dispatch(&Method::OPTIONS, allowed).unwrap();
+            assert_eq!(preflight.status(), 204, "{function}");
+            assert_eq!(preflight.headers()["access-control-allow-methods"], expected, "{function}");
+            assert_eq!(preflight.headers()["access-control-allow-origin"], "*", "{function}");
+            assert_eq!(
+                preflight.headers()["access-control-allow-headers"],
+                "authorization, x-client-info, apikey, content-type",
+                "{function}"
+            );
+            // What the preflight names is what the function serves: every
+            // listed method reaches the handler, every other one is a 405.
+            for method in [Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE] {
+                let served = dispatch(&method, allowed).is_none();
+                assert_eq!(served, expected.split(", ").any(|m| m == method.as_str()), "{function} {method}");
+            }
+        }
     }
 
     #[test]

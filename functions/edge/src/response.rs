@@ -4,7 +4,7 @@
 //! so the shape is unit-tested natively; the Spin adapter only moves the
 //! bytes.
 
-use crate::error::EdgeError;
+use crate::error::{EdgeError, ErrorKind};
 use http::{HeaderValue, Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -25,9 +25,18 @@ pub fn json(status: u16, body: &Value) -> ApiResponse {
     with_cors(response)
 }
 
-/// The error body for `error`, with its status.
+/// Seconds a client is asked to wait before retrying a 503 (`Retry-After`):
+/// long enough for a pooled connection to be replaced after a database restart.
+pub const RETRY_AFTER_SECONDS: u32 = 1;
+
+/// The error body for `error`, with its status; a 503 (a dependency is
+/// unavailable) also says when to retry.
 pub fn error(error: &EdgeError) -> ApiResponse {
-    json(error.status(), &json!({"error": {"code": error.code(), "message": error.message}}))
+    let mut response = json(error.status(), &json!({"error": {"code": error.code(), "message": error.message}}));
+    if error.kind == ErrorKind::Unavailable {
+        response.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+    }
+    response
 }
 
 /// A 405 that also names the methods served (`Allow`).
@@ -64,7 +73,6 @@ fn method_list(allowed: &[Method]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::ErrorKind;
 
     #[test]
     fn json_responses_carry_content_type_and_cors() {
@@ -84,6 +92,16 @@ mod tests {
         assert_eq!(response.headers()["access-control-allow-origin"], "*");
         let body: Value = serde_json::from_slice(response.body()).unwrap();
         assert_eq!(body, json!({"error": {"code": "rate_limited", "message": "too many active jobs"}}));
+    }
+
+    #[test]
+    fn an_unavailable_dependency_is_a_503_that_says_when_to_retry() {
+        let response = error(&EdgeError::unavailable("the database", "connection refused"));
+        assert_eq!(response.status(), 503);
+        assert_eq!(response.headers()["retry-after"], "1");
+        let body: Value = serde_json::from_slice(response.body()).unwrap();
+        assert_eq!(body["error"]["code"], "unavailable");
+        assert!(error(&EdgeError::new(ErrorKind::RateLimited, "x")).headers().get("retry-after").is_none());
     }
 
     #[test]

@@ -149,10 +149,15 @@ pub fn delete_workspace_items(asset_id: Option<Uuid>, job_id: Option<Uuid>) -> S
     }
 }
 
-pub fn claim_storage_deletions(max_items: u32) -> SqlCall {
-    SqlCall {
-        statement: "select public.claim_storage_deletions($1::text::int)::text",
-        params: vec![SqlParam::Text(max_items.to_string())],
+/// Claim due outbox entries: `max_items` of them, or the SQL's own default
+/// batch when the drain names none.
+pub fn claim_storage_deletions(max_items: Option<u32>) -> SqlCall {
+    match max_items {
+        Some(max_items) => SqlCall {
+            statement: "select public.claim_storage_deletions($1::text::int)::text",
+            params: vec![SqlParam::Text(max_items.to_string())],
+        },
+        None => SqlCall { statement: "select public.claim_storage_deletions()::text", params: vec![] },
     }
 }
 
@@ -238,7 +243,10 @@ fn from_sqlstate(sqlstate: Option<&str>, message: String) -> EdgeError {
             eprintln!("insufficient privilege: {message}");
             EdgeError::forbidden("permission denied")
         }
-        _ if code.starts_with("08") || code == "57P01" || code == "57P03" || code == "53300" => {
+        // The session is gone or cannot be had right now: connection
+        // exceptions, shutdown or crash of the server, a server still starting,
+        // an idle session cut off, too many connections.
+        _ if code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "57P05" | "53300") => {
             EdgeError::unavailable("the database", format!("{code}: {message}"))
         }
         _ => EdgeError::internal(format!("SQLSTATE {code}: {message}")),
@@ -325,8 +333,11 @@ mod tests {
     #[test]
     fn connection_failures_are_503() {
         assert_eq!(EdgeError::from(DbError::Connect("connection refused".into())).status(), 503);
-        assert_eq!(query("08006", "connection failure").status(), 503);
-        assert_eq!(query("57P01", "terminating connection").status(), 503);
+        for code in ["08006", "08001", "57P01", "57P02", "57P03", "57P05", "53300"] {
+            let error = query(code, "terminating connection");
+            assert_eq!((error.status(), error.code()), (503, "unavailable"), "{code}");
+            assert!(!error.message.contains("terminating"), "{code}");
+        }
     }
 
     #[test]
@@ -367,7 +378,8 @@ mod tests {
             discard_workspace_assets(&ids),
             clear_workspace(),
             delete_workspace_items(Some(Uuid::nil()), None),
-            claim_storage_deletions(10),
+            claim_storage_deletions(Some(10)),
+            claim_storage_deletions(None),
             complete_storage_deletions(&[1]),
             fail_storage_deletions(&[1], "e"),
         ];

@@ -1,16 +1,14 @@
 //! The data work of workspace-actions between its SQL and Storage calls:
 //! which names a listing page needs signed and where the URLs go; reading
 //! `prepare_workspace_save` into copies to make and merging the three steps
-//! of a save into one answer; grouping claimed outbox entries into Storage
-//! delete batches. Pure functions over JSON, so the save and drain ordering
+//! of a save into one answer. Pure functions over JSON, so the save ordering
 //! rules are tested without a host.
 
 use crate::error::EdgeError;
 use crate::paths::{self, LIBRARY_BUCKET, WORKSPACE_BUCKET};
-use crate::storage::MAX_DELETE_PREFIXES;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use uuid::Uuid;
 
 /// The per-item error of a save whose Storage copy failed.
@@ -187,66 +185,6 @@ fn list(answer: &Value, key: &str) -> Vec<Value> {
     answer.get(key).and_then(Value::as_array).cloned().unwrap_or_default()
 }
 
-// -------------------------------------------------------------------- drain
-
-/// Claimed outbox entries of one bucket, at most [`MAX_DELETE_PREFIXES`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeletionBatch {
-    pub bucket: String,
-    pub ids: Vec<i64>,
-    pub names: Vec<String>,
-}
-
-/// The drain plan: Storage batches, and entries that cannot be sent (a
-/// bucket id unfit for a URL), which are failed right away.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DrainPlan {
-    pub batches: Vec<DeletionBatch>,
-    pub unsendable: Vec<i64>,
-}
-
-#[derive(Deserialize)]
-struct Claimed {
-    #[serde(default)]
-    deletions: Vec<ClaimedDeletion>,
-}
-
-#[derive(Deserialize)]
-struct ClaimedDeletion {
-    id: i64,
-    bucket_id: String,
-    object_name: String,
-}
-
-/// Group `claim_storage_deletions`' answer by bucket into batches.
-pub fn plan_deletions(claimed: Value) -> Result<DrainPlan, EdgeError> {
-    let claimed: Claimed = serde_json::from_value(claimed)
-        .map_err(|error| EdgeError::internal(format!("claim_storage_deletions answer: {error}")))?;
-    let mut by_bucket: BTreeMap<String, Vec<ClaimedDeletion>> = BTreeMap::new();
-    let mut unsendable = Vec::new();
-    for deletion in claimed.deletions {
-        if paths::is_bucket_id(&deletion.bucket_id) {
-            by_bucket.entry(deletion.bucket_id.clone()).or_default().push(deletion);
-        } else {
-            unsendable.push(deletion.id);
-        }
-    }
-    let batches = by_bucket
-        .into_iter()
-        .flat_map(|(bucket, deletions)| {
-            deletions
-                .chunks(MAX_DELETE_PREFIXES)
-                .map(|chunk| DeletionBatch {
-                    bucket: bucket.clone(),
-                    ids: chunk.iter().map(|deletion| deletion.id).collect(),
-                    names: chunk.iter().map(|deletion| deletion.object_name.clone()).collect(),
-                })
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    Ok(DrainPlan { batches, unsendable })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,21 +292,5 @@ mod tests {
         let items = save_items(&prepared.to_copy.iter().collect::<Vec<_>>());
         assert_eq!(items[0]["asset_id"], ASSET);
         assert_eq!(items[0]["destination_thumbnail_path"], format!("{USER}/thumbnails/{LIBRARY}.jpg"));
-    }
-
-    #[test]
-    fn deletions_are_grouped_by_bucket_in_batches_of_1000() {
-        let mut deletions: Vec<Value> = (0..1001)
-            .map(|i| json!({"id": i, "bucket_id": "workspace-temp", "object_name": format!("{USER}/j/{i}.png")}))
-            .collect();
-        deletions.push(json!({"id": 5000, "bucket_id": "user-library", "object_name": format!("{USER}/l.png")}));
-        deletions.push(json!({"id": 6000, "bucket_id": "../admin", "object_name": "x"}));
-        let plan = plan_deletions(json!({"deletions": deletions})).unwrap();
-        let shape: Vec<(&str, usize)> = plan.batches.iter().map(|b| (b.bucket.as_str(), b.ids.len())).collect();
-        assert_eq!(shape, vec![("user-library", 1), ("workspace-temp", 1000), ("workspace-temp", 1)]);
-        assert_eq!(plan.batches[1].names[0], format!("{USER}/j/0.png"));
-        assert_eq!(plan.unsendable, vec![6000]);
-        assert!(plan_deletions(json!({"deletions": []})).unwrap().batches.is_empty());
-        assert_eq!(plan_deletions(json!({"deletions": [{"id": "x"}]})).unwrap_err().status(), 500);
     }
 }

@@ -1,4 +1,4 @@
-//! Every request body of the four functions through the same path a handler
+//! Every request body of the functions through the same path a handler
 //! takes — `request::json_body` (content type, JSON, serde shape) then the
 //! `bodies` readers — asserting that a body of the wrong *shape* is a 400
 //! with a useful message, and that a body of the right shape reaches its SQL
@@ -230,25 +230,21 @@ fn save_and_discard_take_exactly_one_target() {
 fn fields_of_other_actions_are_refused() {
     assert_invalid(action(json!({"action": "clear", "asset_ids": [ASSET]})), "asset_ids is not allowed with action clear");
     assert_invalid(action(json!({"action": "discard", "job_id": JOB, "tags": []})), "tags is not allowed");
-    assert_invalid(action(json!({"action": "save", "job_id": JOB, "max_items": 5})), "max_items is not allowed");
+    assert_invalid(action(json!({"action": "save", "job_id": JOB, "max_items": 5})), "unknown field `max_items`");
+    assert_invalid(action(json!({"action": "drain_storage_deletions"})), "unknown variant `drain_storage_deletions`");
     assert_invalid(action(json!({"action": "archive"})), "unknown variant `archive`");
     assert_invalid(action(json!({"action": "clear", "everything": true})), "unknown field");
     assert_eq!(action(json!({"action": "clear"})).unwrap(), WorkspaceAction::Clear);
 }
 
 #[test]
-fn drain_passes_its_batch_size_to_sql() {
-    for (body, expected) in [
-        (json!({"action": "drain_storage_deletions", "max_items": 1000}), 1000),
-        (json!({"action": "drain_storage_deletions", "max_items": 0}), 0),
-        (json!({"action": "drain_storage_deletions", "max_items": 5000}), 5000),
-    ] {
-        assert_eq!(action(body).unwrap(), WorkspaceAction::DrainStorageDeletions { max_items: expected });
+fn storage_drain_passes_its_batch_size_to_sql() {
+    for (value, expected) in [(json!({}), None), (json!({"max_items": 1000}), Some(1000)), (json!({"max_items": 0}), Some(0))] {
+        assert_eq!(body::<StorageDrainBody>(&value).unwrap().max_items, expected, "{value}");
     }
-    assert!(matches!(
-        action(json!({"action": "drain_storage_deletions"})).unwrap(),
-        WorkspaceAction::DrainStorageDeletions { .. }
-    ));
+    assert_invalid(body::<StorageDrainBody>(&json!({"max_items": -1})), "invalid value");
+    assert_invalid(body::<StorageDrainBody>(&json!({"max_items": "5"})), "invalid type");
+    assert_invalid(body::<StorageDrainBody>(&json!({"action": "drain"})), "unknown field `action`");
 }
 
 #[test]

@@ -9,13 +9,14 @@
 
 use ourvidz_edge::bodies::{parse_job_callback, JobCallbackBody};
 use ourvidz_edge::host::{serve, Context, SpinResponse};
+use ourvidz_edge::request::methods;
 use ourvidz_edge::response::{self, ApiResponse};
 use ourvidz_edge::{sql, EdgeError};
-use spin_sdk::http::{Method, Request};
+use spin_sdk::http::Request;
 
 #[spin_sdk::http_service]
 async fn handle(req: Request) -> SpinResponse {
-    serve(req, &[Method::POST], job_callback).await
+    serve(req, methods::JOB_CALLBACK, job_callback).await
 }
 
 async fn job_callback(ctx: Context) -> Result<ApiResponse, EdgeError> {

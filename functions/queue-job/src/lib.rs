@@ -8,14 +8,15 @@
 
 use ourvidz_edge::bodies::QueueJobBody;
 use ourvidz_edge::host::{serve, Context, SpinResponse};
+use ourvidz_edge::request::methods;
 use ourvidz_edge::response::{self, ApiResponse};
 use ourvidz_edge::{sql, EdgeError};
 use serde_json::json;
-use spin_sdk::http::{Method, Request};
+use spin_sdk::http::Request;
 
 #[spin_sdk::http_service]
 async fn handle(req: Request) -> SpinResponse {
-    serve(req, &[Method::POST], queue_job).await
+    serve(req, methods::QUEUE_JOB, queue_job).await
 }
 
 async fn queue_job(ctx: Context) -> Result<ApiResponse, EdgeError> {

@@ -1,5 +1,5 @@
 //! workspace-actions: the caller's workspace — list it, save to the library,
-//! discard, clear — and the project's storage-deletion outbox drainer.
+//! discard, clear.
 //!
 //! - `GET ?page_size&before_created_at&before_job_id` → `list_workspace`, then
 //!   ONE batch-sign request (user's token, workspace-temp) for every asset and
@@ -12,29 +12,26 @@
 //!   is deleted later through the outbox, so no step can lose an asset; a
 //!   copy whose row never commits is removed by the save intent.
 //! - `discard` / `clear` → `discard_workspace_assets` / `clear_workspace`
-//!   (objects go to the outbox).
-//! - `drain_storage_deletions` (service role only): `claim_storage_deletions`
-//!   → Storage `DELETE /object/{bucket}` per bucket with the service role
-//!   key → `complete_storage_deletions` / `fail_storage_deletions` →
-//!   `{"deleted", "failed"}`.
+//!   (objects go to the outbox, which the storage-drain function empties).
 
 use futures::future::join_all;
-use ourvidz_edge::auth::{ServiceRole, User};
+use ourvidz_edge::auth::User;
 use ourvidz_edge::bodies::{parse_list_query, parse_workspace_action, Target, WorkspaceAction, WorkspaceActionBody};
 use ourvidz_edge::host::{send_storage, serve, Context, Db, SpinResponse};
+use ourvidz_edge::request::methods;
 use ourvidz_edge::paths::{LIBRARY_BUCKET, WORKSPACE_BUCKET};
 use ourvidz_edge::response::{self, ApiResponse};
 use ourvidz_edge::storage::{self, StorageFailure, SIGNED_URL_SECONDS};
 use ourvidz_edge::workspace::{self, CopyItem};
 use ourvidz_edge::{sql, EdgeError};
-use serde_json::{json, Value};
+use serde_json::Value;
 use spin_sdk::http::{Method, Request};
 use std::collections::HashMap;
 use uuid::Uuid;
 
 #[spin_sdk::http_service]
 async fn handle(req: Request) -> SpinResponse {
-    serve(req, &[Method::GET, Method::POST], workspace_actions).await
+    serve(req, methods::WORKSPACE_ACTIONS, workspace_actions).await
 }
 
 async fn workspace_actions(ctx: Context) -> Result<ApiResponse, EdgeError> {
@@ -43,7 +40,6 @@ async fn workspace_actions(ctx: Context) -> Result<ApiResponse, EdgeError> {
         return list(&ctx, caller.into_user()?).await;
     }
     match parse_workspace_action(ctx.json::<WorkspaceActionBody>()?)? {
-        WorkspaceAction::DrainStorageDeletions { max_items } => drain(&ctx, caller.into_service_role()?, max_items).await,
         WorkspaceAction::Save { target, collection_id, custom_title, tags } => {
             let save = Save { collection_id, custom_title, tags };
             save.run(&ctx, caller.into_user()?, target).await
@@ -134,42 +130,4 @@ async fn copy(ctx: &Context, user: &User, item: &CopyItem) -> Result<(), Storage
 async fn discard(ctx: &Context, user: User, target: Target) -> Result<ApiResponse, EdgeError> {
     let answer = ctx.db().await?.call(user.session(), sql::discard_workspace_assets(&target)).await?;
     Ok(response::json(200, &answer))
-}
-
-async fn drain(ctx: &Context, service: ServiceRole, max_items: u32) -> Result<ApiResponse, EdgeError> {
-    let db = ctx.db().await?;
-    let session = service.session();
-    let plan = workspace::plan_deletions(db.call(session, sql::claim_storage_deletions(max_items)).await?)?;
-    let client = ctx.storage();
-    let mut deleted_ids = Vec::new();
-    let mut failures: Vec<(Vec<i64>, String)> = Vec::new();
-    if !plan.unsendable.is_empty() {
-        failures.push((plan.unsendable, "bucket id is not usable in a Storage URL".to_owned()));
-    }
-    for batch in plan.batches {
-        let request = client.delete(ctx.service_credential()?, &batch.bucket, &batch.names);
-        let outcome = match send_storage(request).await {
-            Ok((status, body)) => storage::read_delete(status, &body),
-            Err(failure) => Err(failure),
-        };
-        match outcome {
-            Ok(()) => deleted_ids.extend(batch.ids),
-            Err(failure) => {
-                let error = format!("HTTP {}: {}", failure.status, failure.message);
-                eprintln!("deleting {} objects of {} failed: {error}", batch.ids.len(), batch.bucket);
-                failures.push((batch.ids, error));
-            }
-        }
-    }
-    let mut deleted = 0;
-    if !deleted_ids.is_empty() {
-        let answer = db.call(session, sql::complete_storage_deletions(&deleted_ids)).await?;
-        deleted = answer.as_u64().unwrap_or(deleted_ids.len() as u64);
-    }
-    let mut failed = 0;
-    for (ids, error) in failures {
-        let answer = db.call(session, sql::fail_storage_deletions(&ids, &error)).await?;
-        failed += answer.as_u64().unwrap_or(ids.len() as u64);
-    }
-    Ok(response::json(200, &json!({"deleted": deleted, "failed": failed})))
 }
