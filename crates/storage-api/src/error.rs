@@ -6,9 +6,13 @@
 //! The values come from `ERRORS` in supabase/storage `src/internal/errors/codes.ts`;
 //! like its error handler (`src/http/error-handler.ts`), the HTTP status is 400
 //! for every client error (the real status travels in `statusCode`) and 500 for
-//! server errors. Postgres errors are classified as in `src/storage/database/errors.ts`.
+//! server errors. Postgres errors are classified as in `src/storage/database/errors.ts`,
+//! except that a database which cannot be reached — refused or lost connection,
+//! a server shutting down or starting up, no free connection — is an outage,
+//! not a fault: HTTP 503 with `Retry-After`, at whatever point of the request
+//! it happens (before, during, or at commit).
 
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
@@ -62,6 +66,9 @@ pub enum StorageError {
     /// Postgres failed in a way the client cannot fix; `code` is the SQLSTATE when there is one.
     #[error("database error, code: {code}")]
     Database { code: String },
+    /// The database cannot be reached right now; the request may be retried.
+    #[error("The database is unavailable, try again later")]
+    DatabaseUnavailable,
     /// The filesystem or the runtime failed.
     #[error("Internal server error")]
     Internal,
@@ -93,6 +100,7 @@ impl StorageError {
             RouteNotFound { .. } => (404, "InvalidRequest", "Not Found"),
             RequestTimeout => (408, "RequestTimeout", "Request Timeout"),
             Database { .. } => (500, "DatabaseError", "DatabaseError"),
+            DatabaseUnavailable => (503, "DatabaseError", "database_unavailable"),
             Internal | Startup(_) => (500, "InternalError", "InternalError"),
         }
     }
@@ -112,6 +120,7 @@ impl IntoResponse for StorageError {
             (StorageError::RouteNotFound { .. }, _) => StatusCode::NOT_FOUND,
             // A client that stopped sending must see a timeout, not a verdict on its request.
             (StorageError::RequestTimeout, _) => StatusCode::REQUEST_TIMEOUT,
+            (StorageError::DatabaseUnavailable, _) => StatusCode::SERVICE_UNAVAILABLE,
             (_, 500) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         };
@@ -121,7 +130,29 @@ impl IntoResponse for StorageError {
             "error": error,
             "message": self.to_string(),
         });
-        (http_status, Json(body)).into_response()
+        let mut response = (http_status, Json(body)).into_response();
+        if http_status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+        }
+        response
+    }
+}
+
+/// Seconds a client is asked to wait before retrying a 503: long enough for
+/// the pool to replace its connections after a database restart.
+const RETRY_AFTER_SECONDS: u32 = 1;
+
+/// Whether `err` means the database cannot be reached: the connection was
+/// refused, closed or broke (no SQLSTATE: the server never answered), or the
+/// server said so — a connection exception (08), shutdown, crash or startup
+/// (57P01/57P02/57P03), an idle session cut off (57P05), too many clients (53300).
+fn is_unavailable(err: &tokio_postgres::Error) -> bool {
+    match err.as_db_error() {
+        Some(db) => {
+            let code = db.code().code();
+            code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "57P05" | "53300")
+        }
+        None => err.is_closed() || std::error::Error::source(err).is_some_and(|source| source.is::<std::io::Error>()),
     }
 }
 
@@ -142,9 +173,13 @@ impl StorageError {
 
 impl From<tokio_postgres::Error> for StorageError {
     fn from(err: tokio_postgres::Error) -> Self {
+        if is_unavailable(&err) {
+            tracing::warn!("storage api: database unavailable: {err}");
+            return StorageError::DatabaseUnavailable;
+        }
         let Some(db) = err.as_db_error() else {
-            tracing::error!("storage api: database connection: {err}");
-            return StorageError::Database { code: "connection".into() };
+            tracing::error!("storage api: database client error: {err}");
+            return StorageError::Database { code: "client".into() };
         };
         match db.code().code() {
             "42501" if db.message().contains("row-level security") => {
@@ -167,7 +202,15 @@ impl From<tokio_postgres::Error> for StorageError {
 impl From<deadpool_postgres::PoolError> for StorageError {
     fn from(err: deadpool_postgres::PoolError) -> Self {
         match err {
-            deadpool_postgres::PoolError::Backend(err) => err.into(),
+            // Any failure to connect, whatever the server said, is an outage.
+            deadpool_postgres::PoolError::Backend(err) => {
+                tracing::warn!("storage api: cannot connect to the database: {err}");
+                StorageError::DatabaseUnavailable
+            }
+            deadpool_postgres::PoolError::Timeout(timeout) => {
+                tracing::warn!("storage api: database pool: {timeout:?} timed out");
+                StorageError::DatabaseUnavailable
+            }
             other => {
                 tracing::error!("storage api: database pool: {other}");
                 StorageError::Database { code: "pool".into() }
@@ -211,6 +254,24 @@ mod tests {
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(body["statusCode"], "500");
         assert_eq!(body["message"], "database error, code: XX000");
+    }
+
+    #[tokio::test]
+    async fn a_database_that_cannot_be_reached_is_a_503_that_says_when_to_retry() {
+        // Nothing listens on port 1: the connection is refused.
+        let refused = tokio_postgres::connect("host=127.0.0.1 port=1 user=postgres", tokio_postgres::NoTls)
+            .await
+            .err()
+            .expect("port 1 refuses");
+        let err = StorageError::from(refused);
+        assert!(matches!(err, StorageError::DatabaseUnavailable), "{err:?}");
+        let response = err.into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(body["statusCode"], "503");
+        assert_eq!(body["error"], "database_unavailable");
     }
 
     #[tokio::test]
