@@ -158,7 +158,12 @@ impl RestError {
     pub fn from_pool(err: deadpool_postgres::PoolError) -> Self {
         match err {
             deadpool_postgres::PoolError::Timeout(_) => RestError::PoolTimeout,
-            deadpool_postgres::PoolError::Backend(err) => RestError::from_db(err, false),
+            // PostgREST's ConnectionUsageError: failing to connect is PGRST000
+            // (503) whatever the server said (e.g. 57P03, still starting up).
+            deadpool_postgres::PoolError::Backend(err) => {
+                tracing::error!("rest api: cannot connect to the database: {err}");
+                RestError::Connection(err.to_string())
+            }
             other => {
                 tracing::error!("rest api: database pool: {other}");
                 RestError::Connection(other.to_string())
@@ -389,9 +394,16 @@ impl IntoResponse for RestError {
         } else if status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        // PostgREST's addRetryHint: every 503 says when to retry.
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+        }
         (status, headers, self.body().to_string()).into_response()
     }
 }
+
+/// The `Retry-After` of a 503, in seconds (PostgREST sends its reconnection delay).
+const RETRY_AFTER_SECONDS: u32 = 1;
 
 /// PostgREST's JSON content type (`toContentType MTApplicationJSON`).
 pub const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
@@ -456,6 +468,18 @@ mod tests {
         let bytes = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
         let body: Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(body, json!({"code": "123", "message": "Payment Required", "details": "Quota exceeded", "hint": null}));
+    }
+
+    #[tokio::test]
+    async fn a_database_that_refuses_connections_is_pgrst000_503_with_retry_after() {
+        // Nothing listens on port 1: the pool cannot connect.
+        let config: tokio_postgres::Config = "host=127.0.0.1 port=1 user=postgres".parse().unwrap();
+        let pool = crate::db::pool(config, 1).unwrap();
+        let err = RestError::from_pool(pool.get().await.err().expect("port 1 refuses"));
+        assert_eq!(err.body()["code"], "PGRST000");
+        let response = err.into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
     }
 
     #[test]
