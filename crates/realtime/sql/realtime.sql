@@ -23,10 +23,13 @@ $$;
 
 -- Consume up to `max_changes` changes from the slot and return those of the
 -- publication's tables as wal2json (format 2) documents. The slot is advanced
--- even when the publication is empty, so it never holds WAL back.
+-- even when the publication is empty, so it never holds WAL back. Every call
+-- starts a decoding that Postgres logs at LOG level; as on Supabase, those
+-- lines are kept out of the server log (errors still reach the caller).
 create or replace function realtime.take_changes(slot_name name, publication name, max_changes int)
 returns setof text
 language plpgsql
+set log_min_messages to 'fatal'
 as $$
 declare
     tables text;

@@ -26,6 +26,19 @@ use crate::hub::Listener;
 use crate::protocol;
 use crate::{RealtimeConfig, RealtimeError, Shared};
 
+/// Whether the slot exists yet. Creating a logical slot waits for the
+/// transactions open in the cluster at that moment to end, however long they
+/// take; until then a subscription is not confirmed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SlotState {
+    Creating,
+    Ready,
+    Failed(String),
+}
+
+/// How long `start` waits for the slot before serving anyway.
+const SLOT_WAIT: Duration = Duration::from_secs(5);
+
 struct Session {
     client: Client,
     probe: Statement,
@@ -34,15 +47,11 @@ struct Session {
 }
 
 impl Session {
-    async fn open(config: &RealtimeConfig) -> Result<Session, RealtimeError> {
+    async fn connect(config: &RealtimeConfig) -> Result<Session, RealtimeError> {
         let (client, connection) = tokio_postgres::connect(&config.database_url, tokio_postgres::NoTls)
             .await
             .map_err(|e| RealtimeError::Connect(e.to_string()))?;
         tokio::spawn(connection);
-        client
-            .execute("select 1 from pg_create_logical_replication_slot($1, 'wal2json', true)", &[&config.slot_name])
-            .await
-            .map_err(|e| RealtimeError::Slot(db_message(&e)))?;
         let prepare = |sql: &'static str| client.prepare(sql);
         let probe = prepare("select pg_current_wal_flush_lsn()::text").await;
         let take = prepare("select realtime.take_changes($1, $2, $3)").await;
@@ -55,19 +64,56 @@ impl Session {
             (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => Err(RealtimeError::Schema(db_message(&e))),
         }
     }
+
+    /// Create the temporary slot, owned by this session; why not, as the database says.
+    async fn take_slot(&self, config: &RealtimeConfig) -> Result<(), String> {
+        self.client
+            .execute("select 1 from pg_create_logical_replication_slot($1, 'wal2json', true)", &[&config.slot_name])
+            .await
+            .map(drop)
+            .map_err(|e| db_message(&e))
+    }
+
+    async fn open(config: &RealtimeConfig) -> Result<Session, RealtimeError> {
+        let session = Session::connect(config).await?;
+        session.take_slot(config).await.map_err(RealtimeError::Slot)?;
+        Ok(session)
+    }
 }
 
 fn db_message(error: &tokio_postgres::Error) -> String {
     error.as_db_error().map(|db| db.message().to_owned()).unwrap_or_else(|| error.to_string())
 }
 
-/// Open the session and its slot, then read in the background until shutdown.
+/// Connect, then create the slot and read in the background until shutdown.
+/// Fails when the slot cannot be made (no wal2json, wal_level too low);
+/// returns without it after `SLOT_WAIT` when open transactions hold it up.
 pub async fn start(shared: Arc<Shared>) -> Result<JoinHandle<()>, RealtimeError> {
-    let session = Session::open(&shared.config).await?;
-    Ok(tokio::spawn(run(shared, session)))
+    let session = Session::connect(&shared.config).await?;
+    let mut state = shared.slot.subscribe();
+    let reader = tokio::spawn(run(shared.clone(), session));
+    match tokio::time::timeout(SLOT_WAIT, state.wait_for(|s| *s != SlotState::Creating)).await {
+        Ok(Ok(state)) => {
+            if let SlotState::Failed(reason) = &*state {
+                reader.abort();
+                return Err(RealtimeError::Slot(reason.clone()));
+            }
+        }
+        Ok(Err(_)) => unreachable!("the slot state lives as long as Shared"),
+        Err(_) => tracing::warn!(
+            "realtime: the replication slot waits for the transactions open in the database to end; \
+             subscriptions are confirmed from then on"
+        ),
+    }
+    Ok(reader)
 }
 
 async fn run(shared: Arc<Shared>, mut session: Session) {
+    if let Err(reason) = session.take_slot(&shared.config).await {
+        shared.slot.send_replace(SlotState::Failed(reason));
+        return;
+    }
+    shared.slot.send_replace(SlotState::Ready);
     loop {
         // `read` owns the session: it is closed (and its slot released) before a new one is opened.
         match read(&shared, session).await {

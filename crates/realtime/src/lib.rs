@@ -113,6 +113,8 @@ pub(crate) struct Shared {
     pub config: RealtimeConfig,
     pub pool: deadpool_postgres::Pool,
     pub hub: hub::Hub,
+    /// Whether the change reader's slot exists: subscriptions are confirmed once it does.
+    pub slot: tokio::sync::watch::Sender<changes::SlotState>,
     /// Cancelled when the service stops: every connection closes.
     pub shutdown: CancellationToken,
 }
@@ -126,12 +128,15 @@ pub struct Realtime {
 /// Install the `realtime` schema, create the slot and start reading changes.
 ///
 /// Returns once the slot exists, so every change committed after this returns
-/// reaches the subscribers that may see it.
+/// reaches the subscribers that may see it — or after a few seconds when
+/// transactions left open in the database hold the slot up; subscriptions
+/// are then confirmed ("Subscribed to PostgreSQL") only once it exists.
 pub async fn start(config: RealtimeConfig) -> Result<Realtime, RealtimeError> {
     let pool = db::pool(&config.database_url)?;
     db::install_schema(&pool).await?;
     let shutdown = CancellationToken::new();
-    let shared = Arc::new(Shared { config, pool, hub: hub::Hub::default(), shutdown });
+    let (slot, _) = tokio::sync::watch::channel(changes::SlotState::Creating);
+    let shared = Arc::new(Shared { config, pool, hub: hub::Hub::default(), slot, shutdown });
     let reader = changes::start(shared.clone()).await?;
     Ok(Realtime { shared, reader })
 }

@@ -20,6 +20,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Map, Value};
 
 use crate::auth::{self, Access, AuthError};
+use crate::changes::SlotState;
 use crate::db;
 use crate::hub::{Binding, ChannelKey, Listener, Member, Outbox};
 use crate::params::{self, ChangeParams};
@@ -233,7 +234,19 @@ impl Connection {
                 Err(reason) => ("error", reason.clone()),
             };
             let system = json!({"extension": "postgres_changes", "status": status, "message": message, "channel": sub_topic});
-            self.send(protocol::push(self.vsn, &inbound.join_ref, &topic, "system", &system));
+            let system = protocol::push(self.vsn, &inbound.join_ref, &topic, "system", &system);
+            let mut slot = self.shared.slot.subscribe();
+            if subscribed.is_err() || *slot.borrow() == SlotState::Ready {
+                self.send(system);
+            } else {
+                // Confirmed once changes are being read.
+                let outbox = self.outbox.clone();
+                tokio::spawn(async move {
+                    if slot.wait_for(|state| *state == SlotState::Ready).await.is_ok() {
+                        outbox.send(system);
+                    }
+                });
+            }
         }
         let requested = requested.into_iter().cloned().collect();
         let channel =

@@ -173,7 +173,16 @@ async fn the_slot_goes_away_with_the_service() {
     let slots = |db: tokio_postgres::Client, slot: String| async move {
         db.query_one("select count(*) from pg_replication_slots where slot_name = $1", &[&slot]).await.unwrap().get::<_, i64>(0)
     };
-    assert_eq!(slots(stack.db().await, stack.slot.clone()).await, 1);
+    // (a transaction another test holds open may delay the slot a little)
+    let mut held = false;
+    for _ in 0..200 {
+        if slots(stack.db().await, stack.slot.clone()).await == 1 {
+            held = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(held, "the service holds its slot");
     stack.stop().await;
     let mut gone = false;
     for _ in 0..100 {
@@ -228,4 +237,27 @@ async fn reader_takes_a_new_slot_when_its_session_dies() {
     assert!(replaced, "a new session holds the slot");
     insert(&stack, &user.id, "after the reader came back", 1).await;
     assert_eq!(client.change(TOPIC).await["data"]["record"]["body"], "after the reader came back");
+}
+
+#[tokio::test]
+async fn subscriptions_are_confirmed_once_a_transaction_left_open_lets_the_slot_be_made() {
+    let db_url = database().await;
+    // A write transaction open in the cluster: a logical slot waits for it.
+    let (mut open, connection) = tokio_postgres::connect(&db_url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let transaction = open.transaction().await.unwrap();
+    transaction.execute("insert into notes (user_id, body) values (gen_random_uuid(), 'held open')", &[]).await.unwrap();
+
+    let stack = start().await; // serves after a few seconds without its slot
+    let user = user();
+    let mut client = stack.client().await;
+    let reply = client.join(TOPIC, json!({"config": {"postgres_changes": all_notes()}, "access_token": user.token})).await;
+    assert_eq!(reply.payload["status"], "ok");
+    assert!(client.silent_for(Duration::from_millis(500)).await.is_none(), "not confirmed while the slot waits");
+
+    transaction.commit().await.unwrap();
+    let system = client.next_event(TOPIC, "system").await;
+    assert_eq!(system.payload["message"], "Subscribed to PostgreSQL");
+    insert(&stack, &user.id, "once confirmed", 1).await;
+    assert_eq!(client.change(TOPIC).await["data"]["record"]["body"], "once confirmed");
 }
