@@ -1,6 +1,18 @@
 //! Supabase's gateway rules in front of the functions: `verify_jwt` per
-//! function from `supabase/config.toml`, CORS preflight, and the JSON error
-//! answers the host itself gives.
+//! function from `supabase/config.toml`, and the JSON error answers the host
+//! itself gives.
+//!
+//! CORS is the function's business, as on Supabase: a preflight (`OPTIONS`)
+//! is forwarded to the function without a token check — Supabase's edge
+//! runtime skips `verify_jwt` for `OPTIONS` (supabase/cli,
+//! `functions/serve/templates/main.ts`) — and the function's answers pass
+//! through untouched. (The Supabase CLI's local Kong additionally runs its
+//! `cors` plugin on `/functions/v1/`, which answers a browser preflight itself
+//! with every method allowed; hosted projects do not, so a function that
+//! forgets `OPTIONS` works under `supabase start` and fails in production.
+//! This gateway follows the hosted behaviour.) Only the gateway's own error
+//! answers carry `access-control-allow-origin: *`, so a browser can read why
+//! it was refused.
 //!
 //! Tokens are checked with the project's `ourvidz_jwt::Verifier` (the HS256
 //! secret and the JWKS's ES256/RS256 keys) and read with the project's one
@@ -12,7 +24,8 @@
 //! 408 the body did not arrive within the request timeout, 413 body over the
 //! limit, 400 unreadable body, 500 guest trapped or returned no response,
 //! 503 no instance could be started (instance pool full or the component
-//! failed to start), 504 the function ran past the request timeout.
+//! failed to start; with `Retry-After`), 504 the function ran past the
+//! request timeout.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -24,10 +37,6 @@ use http::{header, HeaderMap, HeaderValue, StatusCode};
 use ourvidz_jwt::Verifier;
 use serde::Deserialize;
 use tokio::time::Instant;
-
-/// The headers Supabase's functions answer preflight with.
-pub const CORS_ALLOW_HEADERS: &str = "authorization, x-client-info, apikey, content-type";
-pub const CORS_ALLOW_METHODS: &str = "GET, POST, PUT, PATCH, DELETE, OPTIONS";
 
 /// Why `supabase/config.toml` cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -112,24 +121,9 @@ pub async fn read_body(
     }
 }
 
-/// Add the CORS headers a browser needs to read a function's answer, unless
-/// the function set them itself.
-pub fn add_cors(headers: &mut HeaderMap) {
-    headers.entry(header::ACCESS_CONTROL_ALLOW_ORIGIN).or_insert(HeaderValue::from_static("*"));
-    headers
-        .entry(header::ACCESS_CONTROL_ALLOW_HEADERS)
-        .or_insert(HeaderValue::from_static(CORS_ALLOW_HEADERS));
-}
-
-/// The answer to a CORS preflight.
-pub fn preflight() -> Response {
-    let mut response = (StatusCode::OK, "ok").into_response();
-    let headers = response.headers_mut();
-    add_cors(headers);
-    headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static(CORS_ALLOW_METHODS));
-    headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
-    response
-}
+/// Seconds a client is asked to wait before retrying a 503: an instance
+/// frees up as soon as a request in flight ends.
+const RETRY_AFTER_SECONDS: u32 = 1;
 
 /// An answer the host gives instead of a function's.
 #[derive(Debug, thiserror::Error)]
@@ -174,7 +168,11 @@ impl IntoResponse for GatewayError {
         let status = self.status();
         let body = serde_json::json!({"code": status.as_u16(), "message": self.to_string()});
         let mut response = (status, axum::Json(body)).into_response();
-        add_cors(response.headers_mut());
+        let headers = response.headers_mut();
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+        }
         response
     }
 }
@@ -258,6 +256,16 @@ mod tests {
         let body = axum::body::Body::from(vec![b'x'; 2048]);
         let result = read_body(body, 1024, Instant::now() + Duration::from_secs(5), Duration::from_secs(5)).await;
         assert!(matches!(result, Err((GatewayError::PayloadTooLarge { limit: 1024 }, _))), "{result:?}");
+    }
+
+    #[test]
+    fn host_errors_can_be_read_by_a_browser_and_a_503_says_when_to_retry() {
+        let refused = GatewayError::InvalidJwt.into_response();
+        assert_eq!(refused.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+        assert!(refused.headers().get(header::RETRY_AFTER).is_none());
+        let busy = GatewayError::Unavailable.into_response();
+        assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(busy.headers()[header::RETRY_AFTER], "1");
     }
 
     #[test]

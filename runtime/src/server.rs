@@ -2,12 +2,13 @@
 //! nested at `/storage/v1`, and every other path routed to the Spin
 //! components by the manifest's triggers, behind the gateway rules.
 //!
-//! Per function request: CORS preflight is answered by the host; `verify_jwt`
-//! is enforced; the body is read up to the limit; the component gets the
+//! Per function request: `verify_jwt` is enforced, except for `OPTIONS` (the
+//! CORS preflight, which the function answers itself, as on Supabase); the
+//! body is read up to the limit; the component gets the
 //! request with Spin's `spin-*` headers (full URL, path info, matched route,
 //! component route, base path, client address) and `x-request-id`; the whole
 //! call is bounded by the request timeout. Every request leaves one JSON log
-//! line on stdout (request id, method, path, function, status, duration) and
+//! line on stdout ([`log`]: request id, method, path, function, status, duration) and
 //! carries its id back in `x-request-id` and `sb-request-id`. Shutdown stops
 //! accepting at once and lets in-flight requests finish until a deadline.
 
@@ -97,13 +98,12 @@ async fn invoke(
         let detail = e.to_string();
         (e, detail)
     };
-    if request.method() == Method::OPTIONS {
-        return Ok(gateway::preflight());
-    }
     // The request timeout bounds the whole call, the body's arrival included.
     let timeout = app.settings.request_timeout;
     let deadline = tokio::time::Instant::now() + timeout;
-    if app.gateway.verify_jwt(&trigger.component) {
+    // A browser's preflight carries no token; Supabase's edge runtime lets it
+    // through to the function, whose answer it is.
+    if request.method() != Method::OPTIONS && app.gateway.verify_jwt(&trigger.component) {
         gateway::authorize(request.headers(), &app.settings.verifier, chrono::Utc::now().timestamp()).map_err(plain)?;
     }
     let limit = app.settings.max_body_bytes;
@@ -157,9 +157,7 @@ async fn invoke(
         }
         Ok(Ok(response)) => response,
     };
-    let mut response = response.map(Body::from);
-    gateway::add_cors(response.headers_mut());
-    Ok(response)
+    Ok(response.map(Body::from))
 }
 
 async fn log_request(mut request: Request, next: Next) -> Response {
@@ -177,10 +175,7 @@ async fn log_request(mut request: Request, next: Next) -> Response {
         response.headers_mut().insert(HeaderName::from_static("sb-request-id"), value);
     }
     let status = response.status().as_u16();
-    let mut line = serde_json::json!({
-        "ts": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        "level": if status >= 500 { "error" } else if status >= 400 { "warn" } else { "info" },
-        "msg": "request",
+    let mut fields = serde_json::json!({
         "request_id": id,
         "method": method,
         "path": path,
@@ -189,11 +184,27 @@ async fn log_request(mut request: Request, next: Next) -> Response {
         "duration_ms": (started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0,
     });
     if let Some(ErrorDetail(detail)) = response.extensions().get::<ErrorDetail>() {
-        line["error"] = serde_json::Value::from(detail.clone());
+        fields["error"] = serde_json::Value::from(detail.clone());
+    }
+    let level = if status >= 500 { "error" } else if status >= 400 { "warn" } else { "info" };
+    log(level, "request", fields);
+    response
+}
+
+/// Write one JSON log line on stdout — `ts`, `level`, `msg`, then `fields`
+/// (an object) — the format of every line the stack logs: requests, and the
+/// events of the processes it supervises.
+pub fn log(level: &str, msg: &str, fields: serde_json::Value) {
+    let mut line = serde_json::json!({
+        "ts": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "level": level,
+        "msg": msg,
+    });
+    if let (Some(line), serde_json::Value::Object(fields)) = (line.as_object_mut(), fields) {
+        line.extend(fields);
     }
     // A closed stdout must not take the server down with it.
     let _ = writeln!(std::io::stdout().lock(), "{line}");
-    response
 }
 
 /// Serve `app` on `listener` until `shutdown` resolves, then stop accepting

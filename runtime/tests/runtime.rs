@@ -253,22 +253,40 @@ async fn verify_jwt_off_lets_anonymous_requests_through() {
 }
 
 #[tokio::test]
-async fn cors_preflight_is_answered_by_the_gateway() {
+async fn cors_preflight_reaches_the_function_without_a_token_and_its_answer_passes_untouched() {
     let host = Host::shared();
+    // secure-probe has verify_jwt on; a browser's preflight carries no token.
     let response = client()
         .request(reqwest::Method::OPTIONS, host.function("secure-probe/echo"))
         .header("origin", "http://localhost:3000")
         .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "authorization, content-type")
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let headers = response.headers();
-    assert_eq!(headers["access-control-allow-origin"], "*");
-    assert_eq!(headers["access-control-allow-headers"], "authorization, x-client-info, apikey, content-type");
-    assert!(headers["access-control-allow-methods"].to_str().unwrap().contains("POST"));
-    // Function answers carry the origin header too.
+    assert!(
+        response.headers().keys().all(|name| !name.as_str().starts_with("access-control-")),
+        "the gateway adds no CORS headers of its own: {:?}",
+        response.headers()
+    );
+    let id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let echoed: Value = response.json().await.unwrap();
+    assert_eq!(echoed["method"], "OPTIONS", "the function itself answered: {echoed}");
+    assert_eq!(echoed["headers"]["access-control-request-method"], "POST");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !host.logs().iter().any(|line| line.contains(&id) && line.contains("\"function\":\"secure-probe\"")) {
+        assert!(Instant::now() < deadline, "no request log line naming secure-probe for {id}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Only OPTIONS skips the token check.
+    let (status, _) = get(&host.function("secure-probe/echo")).await;
+    assert_eq!(status, 401);
+    // A function's answers carry what the function set, nothing more.
     let response = client().get(host.function("probe/echo")).send().await.unwrap();
+    assert!(response.headers().get("access-control-allow-origin").is_none());
+    // The gateway's own refusals stay readable by a browser.
+    let response = client().get(host.function("secure-probe/echo")).send().await.unwrap();
     assert_eq!(response.headers()["access-control-allow-origin"], "*");
 }
 
@@ -431,10 +449,41 @@ async fn database_restart_fails_cleanly_then_recovers_without_a_host_restart() {
         if status == 200 {
             break;
         }
-        assert!(status == 503 || status == 500, "{status} {body}");
+        // Connections of the pool that died with the server are an outage
+        // to the guest (connection-failed), never a query error.
+        assert_eq!((status, &body["error"]["kind"]), (503, &json!("connection_failed")), "{body}");
         assert!(Instant::now() < deadline, "no recovery: {body}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+#[tokio::test]
+async fn a_session_the_server_ends_mid_request_is_connection_failed_and_never_reused() {
+    let cluster = Cluster::start();
+    let host = Host::start(&HostOptions::new(&cluster.url()).arg("--pg-pool-size", 1));
+    let held = tokio::spawn(post_owned(host.function("probe/pg/hold"), "4000"));
+    // The probe's session runs `select pg_backend_pid()`, then sleeps holding
+    // the pool's one connection: end that session from outside.
+    let admin = cluster.url();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let ended = support::query_scalar(
+            &admin,
+            "select count(pg_terminate_backend(pid)) from pg_stat_activity \
+             where query = 'select pg_backend_pid()' and pid <> pg_backend_pid()",
+        );
+        if ended == "1" {
+            break;
+        }
+        assert!(!held.is_finished() && Instant::now() < deadline, "the probe's session was never seen");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, body) = held.await.unwrap();
+    assert_eq!((status, &body["error"]["kind"]), (503, &json!("connection_failed")), "{body}");
+    // The pool's one connection was that session: the next request gets a
+    // new one at once instead of the dead one.
+    let (status, body) = post(&host.function("probe/pg/hold"), "0").await;
+    assert_eq!(status, 200, "{body}");
 }
 
 /// Poll the echo route until it answers 503: the only instance is taken, so

@@ -6,10 +6,13 @@
 //! `execute-async`, `build-async`) are served. Every address is checked
 //! against the component's `allowed_outbound_hosts` (scheme `postgres`)
 //! before a connection is made. Failures reach the guest as the WIT `error`:
-//! pool exhaustion or an unreachable database as `connection-failed`,
-//! Postgres errors as a structured `db-error` (SQLSTATE, severity, message,
-//! detail and the other fields as `extras`). Rows of `query-async` are read
-//! fully on the host, then streamed to the guest.
+//! pool exhaustion, an unreachable database and a session lost mid-request
+//! (the server closed it, the socket failed) as `connection-failed`, so a
+//! guest can tell an outage from a bad statement; Postgres errors as a
+//! structured `db-error` (SQLSTATE, severity, message, detail and the other
+//! fields as `extras`). A lease whose session was lost is discarded, never
+//! handed to another guest. Rows of `query-async` are read fully on the host,
+//! then streamed to the guest.
 
 // The WIT `error` is the interface's own error type, returned as is.
 #![allow(clippy::result_large_err)]
@@ -98,9 +101,29 @@ async fn connect(pools: &PgPools, allowed: &AllowedHosts, address: &str) -> Resu
     pools.checkout(address).await.map_err(|e| Error::ConnectionFailed(e.to_string()))
 }
 
-fn query_failed(e: tokio_postgres::Error) -> Error {
+/// Whether `e` ended the session: the server closed it or the socket failed
+/// (no SQLSTATE: Postgres never answered), or the server ended it with a
+/// FATAL or PANIC error.
+fn session_lost(e: &tokio_postgres::Error) -> bool {
+    match e.as_db_error() {
+        Some(db) => matches!(db.severity(), "FATAL" | "PANIC"),
+        None => e.is_closed() || std::error::Error::source(e).is_some_and(|source| source.is::<std::io::Error>()),
+    }
+}
+
+/// The guest's error for a failed call on `lease`; a lost session is
+/// discarded with the lease.
+fn query_failed(lease: &Lease, e: tokio_postgres::Error) -> Error {
+    let lost = session_lost(&e);
+    if lost {
+        lease.discard();
+    }
     let Some(db) = e.as_db_error() else {
-        return Error::QueryFailed(QueryError::Text(e.to_string()));
+        return if lost {
+            Error::ConnectionFailed(format!("the database connection was lost: {e}"))
+        } else {
+            Error::QueryFailed(QueryError::Text(e.to_string()))
+        };
     };
     let mut extras = Vec::new();
     let mut extra = |name: &str, value: Option<String>| {
@@ -136,14 +159,14 @@ fn param_refs(params: &[types::SqlParam]) -> Vec<&(dyn ToSql + Sync)> {
 
 async fn execute(lease: &Lease, statement: &str, params: &[ParameterValue]) -> Result<u64, Error> {
     let params = sql_params(params)?;
-    lease.client().execute(statement, &param_refs(&params)).await.map_err(query_failed)
+    lease.client().execute(statement, &param_refs(&params)).await.map_err(|e| query_failed(lease, e))
 }
 
 async fn query(lease: &Lease, statement: &str, params: &[ParameterValue]) -> Result<RowSet, Error> {
     let params = sql_params(params)?;
     let client = lease.client();
-    let prepared = client.prepare(statement).await.map_err(query_failed)?;
-    let rows = client.query(&prepared, &param_refs(&params)).await.map_err(query_failed)?;
+    let prepared = client.prepare(statement).await.map_err(|e| query_failed(lease, e))?;
+    let rows = client.query(&prepared, &param_refs(&params)).await.map_err(|e| query_failed(lease, e))?;
     let columns = prepared
         .columns()
         .iter()

@@ -8,9 +8,11 @@
 //! any open or failed transaction is rolled back and session state
 //! (`SET`, `set_config(.., false)`, role, temp tables, advisory locks,
 //! LISTEN) is discarded, in one round trip off the request path. A
-//! connection whose reset fails is closed instead of returned. Connections
-//! that died with the server (restart, crash) are noticed on checkout and
-//! replaced, so the pool recovers by itself.
+//! connection whose reset fails is closed instead of returned, and so is one
+//! whose session a call saw lost ([`Lease::discard`]) — without a reset
+//! round trip and without relying on its connection task having noticed.
+//! Idle connections that died with the server (restart, crash) are noticed
+//! on checkout and replaced, so the pool recovers by itself.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -97,7 +99,7 @@ impl PgPools {
             PoolError::Backend(e) => CheckoutError::Connect(e.to_string()),
             other => CheckoutError::Connect(other.to_string()),
         })?;
-        Ok(Lease { object: Some(object), used: AtomicBool::new(false) })
+        Ok(Lease { object: Some(object), used: AtomicBool::new(false), lost: AtomicBool::new(false) })
     }
 }
 
@@ -106,6 +108,7 @@ pub struct Lease {
     /// Always `Some` until the lease is dropped.
     object: Option<Object>,
     used: AtomicBool,
+    lost: AtomicBool,
 }
 
 impl Lease {
@@ -114,11 +117,21 @@ impl Lease {
         self.used.store(true, Ordering::Relaxed);
         self.object.as_deref().expect("a lease holds its connection until dropped")
     }
+
+    /// The session is gone: close the connection when the lease ends instead
+    /// of returning it to the pool.
+    pub fn discard(&self) {
+        self.lost.store(true, Ordering::Relaxed);
+    }
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
         let Some(object) = self.object.take() else { return };
+        if self.lost.load(Ordering::Relaxed) {
+            drop(Object::take(object));
+            return;
+        }
         if !self.used.load(Ordering::Relaxed) || object.is_closed() {
             return;
         }

@@ -69,6 +69,23 @@ pub fn sql(url: &str, statements: &str) {
     .unwrap();
 }
 
+/// The first column of the first row of `query` on `url`, as text.
+pub fn query_scalar(url: &str, query: &str) -> String {
+    let url = url.to_owned();
+    let query = query.to_owned();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.expect("connect to test Postgres");
+            tokio::spawn(connection);
+            let row = client.query_one(&format!("select ({query})::text"), &[]).await.expect("query runs");
+            row.get::<_, Option<String>>(0).unwrap_or_default()
+        })
+    })
+    .join()
+    .unwrap()
+}
+
 /// Give a fresh database what the stack expects of it: Supabase's roles and
 /// `auth`/`storage` schemas (the project's compatibility bootstrap, which
 /// the Storage API needs) and the table the probe uses.
