@@ -40,7 +40,7 @@ enum Command {
     /// Start Postgres, build and serve the functions and the Storage API, in
     /// the foreground until Ctrl-C or SIGTERM.
     Up(Up),
-    /// Show whether a stack is running and where.
+    /// Show whether a stack is running, where, and how its processes are.
     Status(Paths),
     /// Stop a running stack and its database.
     Stop(Paths),
@@ -84,9 +84,13 @@ struct Up {
     /// before it answers 408.
     #[arg(long, default_value_t = 30_000)]
     body_idle_timeout_ms: u64,
-    /// How long shutdown waits for in-flight requests.
+    /// How long shutdown waits for in-flight requests (and the worker).
     #[arg(long, default_value_t = 10_000)]
     shutdown_grace_ms: u64,
+    /// How often the storage-deletion drain (the storage-drain function)
+    /// runs while it finds work; idle, it backs off to once a minute. 0: never.
+    #[arg(long, default_value_t = 5_000)]
+    drain_interval_ms: u64,
     /// Postgres connections per database address shared by all guests.
     #[arg(long, default_value_t = 16)]
     pg_pool_size: usize,
@@ -196,6 +200,7 @@ fn up_command(up: Up) -> Result<ExitCode, String> {
         request_timeout: Duration::from_millis(up.request_timeout_ms),
         body_idle_timeout: Duration::from_millis(up.body_idle_timeout_ms),
         shutdown_grace: Duration::from_millis(up.shutdown_grace_ms),
+        drain_interval: (up.drain_interval_ms > 0).then(|| Duration::from_millis(up.drain_interval_ms)),
         pool: crate::pg::pool::PoolSettings { max_size: up.pg_pool_size, wait: Duration::from_millis(up.pg_pool_wait_ms) },
         engine: crate::engine::EngineSettings {
             max_instances: up.max_instances,
@@ -220,6 +225,9 @@ fn status(paths: &Paths) -> Result<ExitCode, String> {
             println!("     Storage URL: {}", state.storage_url);
             println!("          DB URL: {}", state.db_url);
             println!("        database: {db}");
+            for (name, process) in &state.processes {
+                println!("{name:>16}: {}", describe_process(process));
+            }
             Ok(ExitCode::SUCCESS)
         }
         _ => {
@@ -227,6 +235,25 @@ fn status(paths: &Paths) -> Result<ExitCode, String> {
             Ok(ExitCode::from(3))
         }
     }
+}
+
+/// `running (pid 41), restarted 2 times, last exit: signal: 9 (SIGKILL) at …`.
+fn describe_process(process: &crate::state::ProcessState) -> String {
+    let mut text = match process.pid {
+        Some(pid) => format!("{} (pid {pid})", process.status),
+        None => process.status.clone(),
+    };
+    if process.restarts > 0 {
+        let times = if process.restarts == 1 { "time" } else { "times" };
+        text.push_str(&format!(", restarted {} {times}", process.restarts));
+    }
+    if let Some(exit) = &process.last_exit {
+        text.push_str(&format!(", last exit: {exit}"));
+        if let Some(at) = &process.last_exit_at {
+            text.push_str(&format!(" at {at}"));
+        }
+    }
+    text
 }
 
 fn stop(paths: &Paths) -> Result<ExitCode, String> {

@@ -18,6 +18,7 @@ mod bindings {
 }
 
 mod cli;
+mod drain;
 mod engine;
 mod gateway;
 mod keys;

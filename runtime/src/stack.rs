@@ -4,8 +4,10 @@
 //! given), build the components with the manifest's own build commands,
 //! bind the API port, resolve the application variables (the stack supplies
 //! the Supabase ones), compile the components, mount the Storage API, start
-//! the reference worker, print the URLs and keys, and serve until Ctrl-C or
-//! SIGTERM; then stop in reverse order and leave the data in place.
+//! the reference worker (supervised: restarted with backoff when it dies) and
+//! the scheduled storage-deletion drain, print the URLs and keys, and serve
+//! until Ctrl-C or SIGTERM; then stop in reverse order and leave the data in
+//! place.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -20,9 +22,9 @@ use crate::gateway::{ConfigError, GatewayConfig};
 use crate::manifest::{Manifest, ManifestError};
 use crate::pg::pool::{PgPools, PoolSettings};
 use crate::server::{AppState, ServerSettings};
-use crate::state::StackState;
+use crate::state::{StackState, StateFile};
 use crate::variables::{AppVariables, VariableError};
-use crate::worker::WorkerEnv;
+use crate::worker::{Supervisor, WorkerEnv};
 
 /// Expiry of the demo anon and service_role keys, as `supabase start` mints them.
 const DEMO_KEY_EXPIRY: i64 = 1_983_812_996;
@@ -42,6 +44,9 @@ pub struct UpOptions {
     pub request_timeout: Duration,
     pub body_idle_timeout: Duration,
     pub shutdown_grace: Duration,
+    /// How often the storage-deletion drain runs while it finds work
+    /// (`None`: never).
+    pub drain_interval: Option<Duration>,
     pub pool: PoolSettings,
     pub engine: EngineSettings,
     pub max_upload_bytes: u64,
@@ -234,6 +239,9 @@ async fn serve(
     // The Supabase-compatible services, each mounted at its prefix.
     let services = vec![("/storage/v1", storage), ("/realtime/v1", realtime.router()), ("/rest/v1", rest), (crate::keys::AUTH_PREFIX, crate::keys::router(jwks))];
 
+    // The drain runs where the application serves it (a manifest without the
+    // storage-drain function has nothing to schedule).
+    let drain_interval = options.drain_interval.filter(|_| manifest.route(crate::drain::DRAIN_PATH).is_some());
     let app = Arc::new(AppState {
         manifest,
         runtime,
@@ -244,15 +252,7 @@ async fn serve(
             verifier,
         },
     });
-    let worker = if options.worker {
-        crate::worker::start_reference_worker(&WorkerEnv {
-            supabase_url: &api_url,
-            anon_key: &anon_key,
-            service_role_key: &service_role_key,
-        })?
-    } else {
-        None
-    };
+    let router = crate::server::router(app, services);
 
     let state = StackState {
         pid: std::process::id(),
@@ -261,8 +261,9 @@ async fn serve(
         api_url: api_url.clone(),
         db_url: db_url.to_owned(),
         db_managed,
+        processes: Default::default(),
     };
-    state.write(&options.home)?;
+    let state_file = Arc::new(StateFile::create(&options.home, state.clone())?);
     println!("Started ourvidz local development setup.\n");
     println!("         API URL: {}", state.api_url);
     println!("   Functions URL: {}", state.functions_url);
@@ -274,13 +275,18 @@ async fn serve(
     println!("            JWKS: {api_url}{}", crate::keys::JWKS_PATH);
     println!();
 
-    let finished = crate::server::serve(
-        listener,
-        crate::server::router(app, services),
-        shutdown_signal(),
-        options.shutdown_grace,
-    )
-    .await?;
+    let worker_env = WorkerEnv { supabase_url: &api_url, anon_key: &anon_key, service_role_key: &service_role_key };
+    let worker = options
+        .worker
+        .then(|| crate::worker::reference_worker(&worker_env))
+        .flatten()
+        .map(|spec| Supervisor::start(spec, state_file.clone(), options.shutdown_grace));
+    let drain = drain_interval.map(|interval| crate::drain::spawn(router.clone(), service_role_key.clone(), interval));
+
+    let finished = crate::server::serve(listener, router, shutdown_signal(), options.shutdown_grace).await?;
+    if let Some(drain) = drain {
+        drain.abort();
+    }
     if !finished {
         eprintln!("shutdown: in-flight requests did not finish within {} ms; dropped", options.shutdown_grace.as_millis());
     }
@@ -288,7 +294,7 @@ async fn serve(
     // reconnect) and end the change reader, whose temporary slot goes with it.
     realtime.stop().await;
     if let Some(worker) = worker {
-        crate::worker::stop(worker, options.shutdown_grace).await;
+        worker.stop().await;
     }
     Ok(())
 }
