@@ -306,7 +306,13 @@ struct Parser {
     what: &'static str,
     /// The text quoted in error messages (the parameter value as sent).
     display: String,
+    /// Open parentheses of embeddings or logic trees: bounded, so a hostile
+    /// query string cannot recurse the server's stack away.
+    depth: usize,
 }
+
+/// How deep embeddings and `and`/`or` trees may nest.
+const MAX_DEPTH: usize = 32;
 
 type Parsed<T> = Result<T, RestError>;
 
@@ -316,7 +322,7 @@ fn is_identifier_char(c: char) -> bool {
 
 impl Parser {
     fn new(input: &str, what: &'static str) -> Parser {
-        Parser { chars: input.chars().collect(), pos: 0, what, display: input.to_owned() }
+        Parser { chars: input.chars().collect(), pos: 0, what, display: input.to_owned(), depth: 0 }
     }
 
     fn peek(&self) -> Option<char> {
@@ -543,6 +549,17 @@ impl Parser {
         matches!(self.peek(), None | Some(')') | Some(','))
     }
 
+    /// Enter one more level of parentheses, or fail past [`MAX_DEPTH`].
+    fn nest<T>(&mut self, inner: impl FnOnce(&mut Self) -> Parsed<T>) -> Parsed<T> {
+        if self.depth >= MAX_DEPTH {
+            return self.fail(&format!("at most {MAX_DEPTH} levels of nesting"));
+        }
+        self.depth += 1;
+        let value = inner(self);
+        self.depth -= 1;
+        value
+    }
+
     fn field_forest(&mut self) -> Parsed<Vec<SelectItem>> {
         let mut items = Vec::new();
         if self.at_item_end() && self.peek() != Some(',') {
@@ -573,7 +590,7 @@ impl Parser {
             Ok(name)
         }) {
             self.char('(')?;
-            self.field_forest()?;
+            self.nest(|p| p.field_forest())?;
             self.char(')')?;
             return Ok(SelectItem::Spread { name });
         }
@@ -591,7 +608,7 @@ impl Parser {
             Ok((alias, name, hint, inner))
         }) {
             self.char('(')?;
-            let children = self.field_forest()?;
+            let children = self.nest(|p| p.field_forest())?;
             self.char(')')?;
             return Ok(SelectItem::Relation { name, alias, hint, inner, children });
         }
@@ -908,7 +925,7 @@ impl Parser {
             return self.fail("logic operator (and, or)");
         };
         self.lexeme(|p| p.char('('))?;
-        let children = self.sep_by1(|p| p.logic_tree(), |p| p.lexeme(|p| p.char(',')))?;
+        let children = self.nest(|p| p.sep_by1(|p| p.logic_tree(), |p| p.lexeme(|p| p.char(','))))?;
         self.lexeme(|p| p.char(')'))?;
         Ok(LogicTree::Expr { negated, op, children })
     }
@@ -1011,6 +1028,16 @@ mod tests {
         for query in ["or=(a.eq.1", "or=()", "or=(a.xx.1)", "or=(a.eq.1,not.xor(b.eq.2))"] {
             assert_eq!(error(query)["code"], "PGRST100", "{query}");
         }
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let deep_select = format!("select={}x{}", "a(".repeat(5000), ")".repeat(5000));
+        assert_eq!(error(&deep_select)["code"], "PGRST100");
+        let deep_or = format!("or=({}a.eq.1{})", "or(".repeat(5000), ")".repeat(5000));
+        assert_eq!(error(&deep_or)["code"], "PGRST100");
+        let fine = format!("select={}x{}", "a(".repeat(MAX_DEPTH), ")".repeat(MAX_DEPTH));
+        assert!(QueryParams::parse(&fine, false).is_ok());
     }
 
     #[test]

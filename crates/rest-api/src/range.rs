@@ -23,7 +23,7 @@ impl Range {
 
     /// `limit` rows from `offset`.
     pub fn window(offset: i64, limit: i64) -> Range {
-        Range { lower: offset, upper: Some(offset + limit - 1) }
+        Range { lower: offset, upper: Some(offset.saturating_add(limit).saturating_sub(1)) }
     }
 
     pub fn is_all(&self) -> bool {
@@ -41,7 +41,7 @@ impl Range {
 
     /// How many rows at most, when bounded.
     pub fn limit(&self) -> Option<i64> {
-        self.upper.map(|upper| upper - self.lower + 1)
+        self.upper.map(|upper| upper.saturating_sub(self.lower).saturating_add(1))
     }
 
     pub fn intersect(&self, other: &Range) -> Range {
@@ -56,7 +56,7 @@ impl Range {
     pub fn restrict(&self, limit: Option<i64>) -> Range {
         match limit {
             None => *self,
-            Some(limit) => self.intersect(&Range { lower: i64::MIN, upper: Some(self.lower.saturating_add(limit) - 1) }),
+            Some(limit) => self.intersect(&Range { lower: i64::MIN, upper: Some(self.lower.saturating_add(limit).saturating_sub(1)) }),
         }
     }
 
@@ -94,11 +94,11 @@ pub fn content_range(lower: i64, upper: i64, total: Option<i64>) -> String {
 /// larger than the page, 416 when the page starts past it.
 pub fn read_status(range: &Range, page_rows: i64, total: Option<i64>) -> (u16, String) {
     let lower = range.lower;
-    let upper = lower + page_rows - 1;
+    let upper = lower.saturating_add(page_rows).saturating_sub(1);
     let status = match total {
         None => 200,
         Some(total) if lower > total => 416,
-        Some(total) if 1 + upper - lower < total => 206,
+        Some(total) if page_rows < total => 206,
         Some(_) => 200,
     };
     (status, content_range(lower, upper, total))
@@ -116,6 +116,14 @@ mod tests {
         assert_eq!(from_header(Some("10-")), Range::from_offset(10));
         assert!(Range::all().restrict(Some(-1)).is_empty());
         assert!(Range::all().restrict(Some(0)).is_limit_zero());
+    }
+
+    #[test]
+    fn extreme_numbers_saturate_instead_of_overflowing() {
+        assert_eq!(Range::window(5, i64::MAX).limit(), Some(i64::MAX - 5));
+        assert!(Range::all().restrict(Some(i64::MIN)).is_empty());
+        assert_eq!(Range::from_offset(i64::MIN).restrict(Some(i64::MAX)).limit(), Some(i64::MAX));
+        assert_eq!(read_status(&Range::from_offset(i64::MAX), 3, None).0, 200);
     }
 
     #[test]

@@ -3,11 +3,12 @@
 //!
 //! Identifiers come from the schema cache or are made here, and are always
 //! quoted; the only request text that becomes an identifier is an output
-//! alias (a JSON key), quoted like any other. Every value is a bound
-//! parameter sent as text with its type left for Postgres to infer from
+//! alias (a JSON key), quoted like any other. Every value from a request is a
+//! bound parameter sent as text with its type left for Postgres to infer from
 //! context — what PostgREST does with its `unknown`-typed parameters — so
 //! `id=eq.<uuid>` is parsed by the uuid input function and bad input is
-//! Postgres' own 22P02.
+//! Postgres' own 22P02. (Row limits and offsets, integers this server parsed,
+//! are numerals: see [`limit_offset`].)
 
 use crate::params::{Direction, FtsOp, JsonOperand, JsonStep, LogicOp, Nulls, OpExpr, Operation, QuantOp, Quantifier, SimpleOp, TriVal};
 use crate::plan::{CallParams, ColumnRef, Embed, Handler, Logic, Order, OrderTarget, PayloadColumn, ReadNode};
@@ -283,20 +284,19 @@ fn order_by(sql: &mut Sql, node: &ReadNode, qualifier: &str, order: &[Order]) {
     }
 }
 
+/// `LIMIT n OFFSET m`. The one place values are written as text: they are
+/// integers this server parsed (never request text), and as numerals they let
+/// Postgres keep one generic plan per query shape — with a parameter LIMIT it
+/// re-plans every page (its generic estimate assumes a tenth of the rows).
 fn limit_offset(sql: &mut Sql, range: &Range) {
     if range.is_all() {
         return;
     }
-    sql.push(" LIMIT ");
     match range.limit() {
-        Some(limit) => {
-            sql.param(limit.to_string());
-        }
-        None => {
-            sql.push("ALL");
-        }
-    }
-    sql.push(" OFFSET ").param(range.lower.to_string());
+        Some(limit) => sql.push(&format!(" LIMIT {limit}")),
+        None => sql.push(" LIMIT ALL"),
+    };
+    sql.push(&format!(" OFFSET {}", range.lower));
 }
 
 /// Where a node reads from.
