@@ -107,6 +107,15 @@ $$;
 grant execute on function auth.uid(), auth.role(), auth.email(), auth.jwt()
     to anon, authenticated, service_role;
 
+-- extensions --------------------------------------------------------------------
+-- Supabase installs extensions into schema `extensions` (usable by the API
+-- roles), not `public`. ourvidz needs pg_trgm (Postgres contrib) for its
+-- substring and fuzzy search; `create extension ourvidz` requires it, so it is
+-- made here, where Supabase keeps it.
+create schema if not exists extensions;
+grant usage on schema extensions to anon, authenticated, service_role;
+create extension if not exists pg_trgm with schema extensions;
+
 -- storage ---------------------------------------------------------------------
 create schema if not exists storage;
 grant usage on schema storage to anon, authenticated, service_role;

@@ -11,3 +11,6 @@ select pg_catalog.pg_extension_config_dump('user_collections', '');
 select pg_catalog.pg_extension_config_dump('user_library', '');
 select pg_catalog.pg_extension_config_dump('storage_deletion_outbox', '');
 select pg_catalog.pg_extension_config_dump('storage_deletion_outbox_id_seq', '');
+select pg_catalog.pg_extension_config_dump('asset_relationships', '');
+select pg_catalog.pg_extension_config_dump('job_sources', '');
+select pg_catalog.pg_extension_config_dump('job_sources_id_seq', '');

@@ -20,17 +20,23 @@ alter table workspace_assets enable row level security;
 alter table user_collections enable row level security;
 alter table user_library enable row level security;
 alter table storage_deletion_outbox enable row level security;
+alter table asset_relationships enable row level security;
+alter table job_sources enable row level security;
 
-revoke all on jobs, workspace_assets, user_collections, user_library, storage_deletion_outbox
+revoke all on jobs, workspace_assets, user_collections, user_library, storage_deletion_outbox,
+    asset_relationships, job_sources
     from public, anon, authenticated;
-grant all on jobs, workspace_assets, user_collections, user_library, storage_deletion_outbox
+grant all on jobs, workspace_assets, user_collections, user_library, storage_deletion_outbox,
+    asset_relationships, job_sources
     to service_role;
 
 -- jobs: created through enqueue_job (or a plain insert of the same columns,
 -- checked by the same rules); status and lease columns are the queue's, so
--- users have no UPDATE at all. A user may delete a job, which removes its
--- workspace assets with it.
+-- the only column a user may update is dismissed_at (hiding the job from the
+-- workspace listing). A user may delete a job, which removes its workspace
+-- assets with it.
 grant select, delete on jobs to authenticated;
+grant update (dismissed_at) on jobs to authenticated;
 grant insert (id, user_id, job_type, mode, prompt, model, quality, batch_size,
               generation_seed, generation_settings, idempotency_key) on jobs to authenticated;
 
@@ -40,6 +46,10 @@ create policy "Users can view own jobs" on jobs
 create policy "Users can insert own jobs" on jobs
     for insert to authenticated
     with check (user_id = (select auth.uid()) and status = 'queued');
+create policy "Users can update own jobs" on jobs
+    for update to authenticated
+    using (user_id = (select auth.uid()))
+    with check (user_id = (select auth.uid()));
 create policy "Users can delete own jobs" on jobs
     for delete to authenticated
     using (user_id = (select auth.uid()));
@@ -49,7 +59,7 @@ create policy "Users can delete own jobs" on jobs
 -- cannot insert one, so none can point at another user's job or outlive the
 -- 7-day rule.
 grant select, delete on workspace_assets to authenticated;
-grant update (generation_settings) on workspace_assets to authenticated;
+grant update (generation_settings, dismissed_at) on workspace_assets to authenticated;
 
 create policy "Users can view own workspace assets" on workspace_assets
     for select to authenticated
@@ -108,11 +118,26 @@ create policy "Users can view own pending deletions" on storage_deletion_outbox
     for select to authenticated
     using (user_id = (select auth.uid()));
 
+-- asset_relationships, job_sources: written by the system only (lineage.sql,
+-- queue.sql), which keeps every edge between one user's assets; a user reads
+-- their own.
+grant select on asset_relationships, job_sources to authenticated;
+
+create policy "Users can view own asset relationships" on asset_relationships
+    for select to authenticated
+    using (user_id = (select auth.uid()));
+create policy "Users can view own job sources" on job_sources
+    for select to authenticated
+    using (user_id = (select auth.uid()));
+
 -- Functions: nothing is executable by default; each API file grants its own.
 revoke execute on function set_updated_at(), record_deleted_objects(), record_replaced_objects(),
+    ourvidz_private.release_held_objects(),
     update_collection_asset_count(), repair_collection_asset_counts(uuid),
-    normalize_storage_path(text, text), storage_path_is_owned(text, uuid)
+    normalize_storage_path(text, text), storage_path_is_owned(text, uuid),
+    ourvidz_private.library_text(text, text)
     from public, anon, authenticated;
 grant execute on function repair_collection_asset_counts(uuid) to service_role;
-grant execute on function normalize_storage_path(text, text), storage_path_is_owned(text, uuid)
+grant execute on function normalize_storage_path(text, text), storage_path_is_owned(text, uuid),
+    ourvidz_private.library_text(text, text)
     to authenticated, service_role;

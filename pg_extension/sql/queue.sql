@@ -113,6 +113,14 @@ create trigger jobs_queue_deleted_job_folders
     for each statement execute function ourvidz_private.queue_deleted_job_folders();
 
 -- enqueue_job ---------------------------------------------------------------------
+-- A job from a request, or from one of the caller's assets (`from_asset`, a
+-- live workspace item or a library item): its prompt, model, quality, settings
+-- and seed are reused, and every field the request gives overrides them
+-- (settings key by key; a JSON null drops an inherited key). `reuse_seed:
+-- false` draws a new seed (variations). The job records where it came from
+-- (job_sources, lineage.sql): its assets are `derived_from` the source when
+-- they reuse its seed, a `variant_of` it with another, `generated_from` it in
+-- another mode (an image made into a video).
 create function enqueue_job(request jsonb, idempotency_key text default null)
 returns jsonb
 language plpgsql
@@ -120,6 +128,14 @@ set search_path = pg_catalog, public
 as $$
 declare
     uid uuid := ourvidz_private.require_user();
+    source_id uuid;
+    source_type text;
+    source_prompt text;
+    source_model text;
+    source_seed bigint;
+    source_settings jsonb;
+    source_job uuid;
+    reuse_seed boolean;
     job_mode text;
     job_prompt text;
     job_quality text;
@@ -130,21 +146,51 @@ declare
     job jobs;
 begin
     perform ourvidz_private.reject_unknown_fields(request,
-        array['mode', 'prompt', 'model', 'quality', 'batch_size', 'seed', 'settings']);
+        array['mode', 'prompt', 'model', 'quality', 'batch_size', 'seed', 'settings', 'from_asset', 'reuse_seed']);
 
-    job_mode := ourvidz_private.json_enum(request, 'mode', '{image,video}');
+    begin
+        source_id := (ourvidz_private.json_field(request, 'from_asset', 'string') #>> '{}')::uuid;
+    exception when invalid_text_representation then
+        raise exception using errcode = 'PT400', message = 'from_asset must be a uuid';
+    end;
+    reuse_seed := (ourvidz_private.json_field(request, 'reuse_seed', 'boolean') #>> '{}')::boolean;
+    if reuse_seed is not null and source_id is null then
+        raise exception using errcode = 'PT400', message = 'reuse_seed needs from_asset';
+    end if;
+    if source_id is not null then
+        select a.asset_type, a.original_prompt, a.model_used, a.generation_seed, a.generation_settings, a.job_id
+        into source_type, source_prompt, source_model, source_seed, source_settings, source_job
+        from (select w.id, w.asset_type, w.original_prompt, w.model_used, w.generation_seed,
+                     coalesce(w.generation_settings, '{}') as generation_settings, w.job_id
+              from workspace_assets w
+              where w.id = source_id and w.user_id = uid and w.expires_at > now()
+              union all
+              select l.id, l.asset_type, l.original_prompt, l.model_used, l.generation_seed,
+                     l.generation_settings, l.job_id
+              from user_library l
+              where l.id = source_id and l.user_id = uid) a;
+        if not found then
+            raise exception using errcode = 'PT404', message = 'from_asset not found';
+        end if;
+    end if;
+
+    job_mode := coalesce(ourvidz_private.json_enum(request, 'mode', '{image,video}'), source_type);
     if job_mode is null then
         raise exception using errcode = 'PT400', message = 'mode is required';
     end if;
     -- stored without surrounding whitespace
-    job_prompt := regexp_replace(ourvidz_private.json_field(request, 'prompt', 'string') #>> '{}', '^\s+|\s+$', '', 'g');
+    job_prompt := regexp_replace(coalesce(ourvidz_private.json_field(request, 'prompt', 'string') #>> '{}',
+                                          source_prompt), '^\s+|\s+$', '', 'g');
     if job_prompt is null or not ourvidz_private.is_prompt(job_prompt) then
         raise exception using errcode = 'PT400', message = format(
             'prompt must be 1 to %s characters, not blank, without control characters other than tab and newline',
             ourvidz_private.max_prompt_chars());
     end if;
-    job_quality := coalesce(ourvidz_private.json_enum(request, 'quality', '{fast,high}'), 'fast');
+    job_quality := coalesce(ourvidz_private.json_enum(request, 'quality', '{fast,high}'),
+                            (select j.quality from jobs j where j.id = source_job and j.user_id = uid), 'fast');
+    -- a source's model only makes sense in the source's own mode
     job_model := coalesce(ourvidz_private.json_field(request, 'model', 'string') #>> '{}',
+                          case when job_mode = source_type then source_model end,
                           case job_mode when 'image' then 'sdxl' else 'wan' end);
     if not ourvidz_private.is_model_name(job_model) then
         raise exception using errcode = 'PT400', message = format(
@@ -157,8 +203,10 @@ begin
         raise exception using errcode = 'PT400', message = 'batch_size must be 1 for videos';
     end if;
     job_seed := coalesce(ourvidz_private.json_integer(request, 'seed', 0, ourvidz_private.max_seed()),
+                         case when reuse_seed is distinct from false then source_seed end,
                          floor(random() * 4294967296)::bigint);
-    job_settings := coalesce(ourvidz_private.json_field(request, 'settings', 'object'), '{}');
+    job_settings := coalesce(source_settings, '{}')
+                    || coalesce(ourvidz_private.json_field(request, 'settings', 'object'), '{}');
     if idempotency_key is not null and not ourvidz_private.is_idempotency_key(idempotency_key) then
         raise exception using errcode = 'PT400', message = format(
             'the idempotency key must be 1 to %s visible ASCII characters', ourvidz_private.max_idempotency_key_chars());
@@ -176,6 +224,7 @@ begin
     end if;
 
     -- the settings are checked by the jobs_check_generation_settings trigger
+    -- (JSON nulls, such as one dropping an inherited key, are dropped there)
     insert into jobs (user_id, job_type, mode, prompt, model, quality, batch_size,
                       generation_seed, generation_settings, idempotency_key)
     values (uid, job_mode || '_' || job_quality, job_mode, job_prompt, job_model, job_quality, job_batch,
@@ -186,6 +235,12 @@ begin
         -- a concurrent request with the same key won the insert
         select * into job from jobs j where j.user_id = uid and j.idempotency_key = enqueue_job.idempotency_key;
         return jsonb_build_object('job', to_jsonb(job), 'created', false);
+    end if;
+    if source_id is not null then
+        perform ourvidz_private.record_job_source(job.id, source_id,
+            case when job_mode <> source_type then 'generated_from'
+                 when job_seed = source_seed then 'derived_from'
+                 else 'variant_of' end);
     end if;
     return jsonb_build_object('job', to_jsonb(job), 'created', true);
 end;

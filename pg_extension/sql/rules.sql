@@ -64,6 +64,29 @@ language sql immutable parallel safe as $$ select '{image/jpeg,image/png,image/w
 create function ourvidz_private.workspace_lifetime() returns interval
 language sql immutable parallel safe as $$ select interval '7 days' $$;
 
+-- A batch call names at most this many ids (asset_ids, item_ids).
+create function ourvidz_private.max_batch_ids() returns integer
+language sql immutable parallel safe as 'select 100';
+
+-- A search is a short phrase typed into a box, not a document.
+create function ourvidz_private.max_search_chars() returns integer
+language sql immutable parallel safe as 'select 200';
+
+-- Substring and fuzzy matching start at this many characters: pg_trgm
+-- indexes three-letter runs, so a shorter pattern cannot use the index.
+create function ourvidz_private.min_substring_chars() returns integer
+language sql immutable parallel safe as 'select 3';
+
+create function ourvidz_private.max_collection_name_chars() returns integer
+language sql immutable parallel safe as 'select 100';
+
+create function ourvidz_private.max_description_chars() returns integer
+language sql immutable parallel safe as 'select 2000';
+
+-- asset_lineage follows at most this many generations each way.
+create function ourvidz_private.max_lineage_depth() returns integer
+language sql immutable parallel safe as 'select 20';
+
 -- Worker leases: short by default, kept alive by heartbeats, so a job whose
 -- claim answer never reached its worker is claimable again within seconds.
 create function ourvidz_private.default_lease_seconds() returns integer
@@ -204,9 +227,44 @@ as $$
                           or ourvidz_private.is_blank(t) or not ourvidz_private.is_plain_text(t, false))
 $$;
 
--- The labels a save gives its library rows: a title and tags (stored without
--- surrounding whitespace). Returns the tags as stored, or raises PT400.
-create function ourvidz_private.checked_labels(custom_title text, tags text[])
+-- Collection names are unique per user regardless of case (an index on
+-- lower(name)), so they are stored trimmed.
+create function ourvidz_private.is_collection_name(name text)
+returns boolean
+language sql immutable parallel safe
+as $$
+    select char_length(name) <= ourvidz_private.max_collection_name_chars()
+       and not ourvidz_private.is_blank(name)
+       and name = btrim(name)
+       and ourvidz_private.is_plain_text(name, false)
+$$;
+
+create function ourvidz_private.is_description(description text)
+returns boolean
+language sql immutable parallel safe
+as $$
+    select char_length(description) <= ourvidz_private.max_description_chars()
+       and ourvidz_private.is_plain_text(description, true)
+$$;
+
+-- A library title as stored (without surrounding whitespace), or PT400.
+create function ourvidz_private.checked_title(custom_title text)
+returns text
+language plpgsql
+immutable
+as $$
+begin
+    if not ourvidz_private.is_title(custom_title) then
+        raise exception using errcode = 'PT400', message = format(
+            'custom_title must be 1 to %s characters, not blank, without control characters',
+            ourvidz_private.max_title_chars());
+    end if;
+    return btrim(custom_title);
+end;
+$$;
+
+-- Tags as stored (without surrounding whitespace), or PT400 naming `field`.
+create function ourvidz_private.checked_tags(tags text[], field text default 'tags')
 returns text[]
 language plpgsql
 immutable
@@ -215,17 +273,74 @@ declare
     trimmed text[] := array(select regexp_replace(t, '^\s+|\s+$', '', 'g')
                             from unnest(tags) with ordinality u (t, n) order by n);
 begin
-    if not ourvidz_private.is_title(custom_title) then
-        raise exception using errcode = 'PT400', message = format(
-            'custom_title must be 1 to %s characters, not blank, without control characters',
-            ourvidz_private.max_title_chars());
-    end if;
     if not ourvidz_private.are_tags(trimmed) then
         raise exception using errcode = 'PT400', message = format(
-            'tags must be at most %s tags of 1 to %s characters, not blank, without control characters',
-            ourvidz_private.max_tags(), ourvidz_private.max_tag_chars());
+            '%s must be at most %s tags of 1 to %s characters, not blank, without control characters',
+            field, ourvidz_private.max_tags(), ourvidz_private.max_tag_chars());
     end if;
-    return trimmed;
+    return case when tags is not null then trimmed end;
+end;
+$$;
+
+-- The labels a save gives its library rows: a title and tags (both stored
+-- trimmed, checked_title for the title). Returns the tags as stored, or
+-- raises PT400.
+create function ourvidz_private.checked_labels(custom_title text, tags text[])
+returns text[]
+language plpgsql
+immutable
+as $$
+begin
+    perform ourvidz_private.checked_title(custom_title);
+    return ourvidz_private.checked_tags(tags);
+end;
+$$;
+
+-- A collection's name as stored (trimmed), or PT400.
+create function ourvidz_private.checked_collection_name(name text)
+returns text
+language plpgsql
+immutable
+as $$
+begin
+    if name is null or not ourvidz_private.is_collection_name(btrim(name)) then
+        raise exception using errcode = 'PT400', message = format(
+            'name must be 1 to %s characters, not blank, without control characters',
+            ourvidz_private.max_collection_name_chars());
+    end if;
+    return btrim(name);
+end;
+$$;
+
+create function ourvidz_private.checked_description(description text)
+returns text
+language plpgsql
+immutable
+as $$
+begin
+    if not ourvidz_private.is_description(description) then
+        raise exception using errcode = 'PT400', message = format(
+            'description must be at most %s characters without control characters other than tab and newline',
+            ourvidz_private.max_description_chars());
+    end if;
+    return description;
+end;
+$$;
+
+-- A batch of ids: 1 to max_batch_ids(), no NULL; returns them in the order
+-- of first occurrence, duplicates dropped.
+create function ourvidz_private.require_ids(ids uuid[], what text)
+returns uuid[]
+language plpgsql
+immutable
+as $$
+begin
+    if ids is null or cardinality(ids) not between 1 and ourvidz_private.max_batch_ids()
+       or array_position(ids, null) is not null then
+        raise exception using errcode = 'PT400',
+            message = format('%s must list between 1 and %s ids', what, ourvidz_private.max_batch_ids());
+    end if;
+    return array(select x from unnest(ids) with ordinality u (x, n) group by x order by min(n));
 end;
 $$;
 
@@ -321,6 +436,25 @@ begin
 end;
 $$;
 
+-- An array of strings (or NULL when absent), or PT400.
+create function ourvidz_private.json_string_array(body jsonb, field text, prefix text default '')
+returns text[]
+language plpgsql
+immutable
+as $$
+declare
+    value jsonb := ourvidz_private.json_field(body, field, 'array', prefix);
+begin
+    if value is null then
+        return null;
+    end if;
+    if exists (select 1 from jsonb_array_elements(value) e where jsonb_typeof(e) <> 'string') then
+        raise exception using errcode = 'PT400', message = format('%s%s must be an array of strings', prefix, field);
+    end if;
+    return array(select e from jsonb_array_elements_text(value) with ordinality a (e, n) order by n);
+end;
+$$;
+
 -- Refuse fields outside `allowed`.
 create function ourvidz_private.reject_unknown_fields(body jsonb, allowed text[], prefix text default '')
 returns void
@@ -345,24 +479,32 @@ $$;
 -- Generation settings ---------------------------------------------------------------------
 -- A job's `generation_settings` (ARCHITECTURE.md, queue-job): known keys only,
 -- each of its type and range; JSON nulls dropped. A reference image is an
--- https:// URL, or a storage path `{bucket}/{name}` of an existing object of
--- `owner` in workspace-temp or user-library — looked up under the caller's
--- RLS as well, so another user's object reads exactly like a missing one.
--- Returns the settings with references normalised.
+-- https:// URL, the id of one of `owner`'s assets (a live workspace item or a
+-- library item), or a storage path `{bucket}/{name}` of an existing object of
+-- `owner` in workspace-temp or user-library — looked up under the caller's RLS
+-- as well, so another user's asset or object reads exactly like a missing
+-- one. An object already queued for deletion is refused too. Returns the
+-- settings with references stored as `{bucket}/{name}`: the object a worker
+-- signs through Storage (worker/PROTOCOL.md).
+--
+-- The row that owns a referenced object is locked (FOR KEY SHARE) until the
+-- job's transaction ends; by then the job's sources (lineage.sql) hold the
+-- object, so a deletion racing the enqueue either finishes first (and the
+-- object is refused here) or leaves the object alive until the job finishes.
 
 create function ourvidz_private.checked_reference(value text, field text, owner uuid)
 returns text
 language plpgsql
-stable
+volatile
 set search_path = pg_catalog, public
 as $$
 declare
     longest_url constant integer := 2048;
-    refused text := format('settings.%s must be an https:// URL or the storage path of an existing object of yours '
-                           '("workspace-temp/..." or "user-library/...")', field);
+    refused text := format('settings.%s must be an https:// URL, the id of one of your assets, or the storage path '
+                           'of an existing object of yours ("workspace-temp/..." or "user-library/...")', field);
     path text := ltrim(value, '/');
     bucket text;
-    object_name text;
+    name_in_bucket text;
 begin
     if starts_with(value, 'https://') then
         if char_length(value) > longest_url or value ~ '[\s\x01-\x1f\x7f-\x9f]' or value = 'https://' then
@@ -371,27 +513,47 @@ begin
         end if;
         return value;
     end if;
-    bucket := split_part(path, '/', 1);
-    if bucket not in ('workspace-temp', 'user-library') then
+    if value ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
+        select a.bucket_id, a.object_name into bucket, name_in_bucket
+        from (select 'workspace-temp' as bucket_id, w.temp_storage_path as object_name
+              from workspace_assets w
+              where w.id = value::uuid and w.user_id = owner and w.expires_at > now()
+              union all
+              select 'user-library', l.storage_path
+              from user_library l
+              where l.id = value::uuid and l.user_id = owner) a;
+        if not found then
+            raise exception using errcode = 'PT400', message = refused;
+        end if;
+    else
+        bucket := split_part(path, '/', 1);
+        if bucket not in ('workspace-temp', 'user-library') then
+            raise exception using errcode = 'PT400', message = refused;
+        end if;
+        begin
+            name_in_bucket := normalize_storage_path(substr(path, char_length(bucket) + 2), bucket);
+        exception when invalid_parameter_value then
+            raise exception using errcode = 'PT400', message = refused;
+        end;
+    end if;
+    if not storage_path_is_owned(name_in_bucket, owner)
+       or not exists (select 1 from storage.objects o where o.bucket_id = bucket and o.name = name_in_bucket)
+       or exists (select 1 from storage_deletion_outbox d where d.bucket_id = bucket and d.object_name = name_in_bucket) then
         raise exception using errcode = 'PT400', message = refused;
     end if;
-    begin
-        object_name := normalize_storage_path(substr(path, char_length(bucket) + 2), bucket);
-    exception when invalid_parameter_value then
-        raise exception using errcode = 'PT400', message = refused;
-    end;
-    if not storage_path_is_owned(object_name, owner)
-       or not exists (select 1 from storage.objects o where o.bucket_id = bucket and o.name = object_name) then
-        raise exception using errcode = 'PT400', message = refused;
+    if bucket = 'workspace-temp' then
+        perform 1 from workspace_assets w where w.temp_storage_path = name_in_bucket and w.user_id = owner for key share;
+    else
+        perform 1 from user_library l where l.storage_path = name_in_bucket and l.user_id = owner for key share;
     end if;
-    return bucket || '/' || object_name;
+    return bucket || '/' || name_in_bucket;
 end;
 $$;
 
 create function ourvidz_private.checked_generation_settings(settings jsonb, owner uuid)
 returns jsonb
 language plpgsql
-stable
+volatile
 set search_path = pg_catalog, public
 as $$
 declare

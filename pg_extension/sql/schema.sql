@@ -42,6 +42,9 @@ create table jobs (
     started_at timestamptz,
     completed_at timestamptz,
     updated_at timestamptz not null default now(),
+    -- seed 002's two-level deletion: a dismissed job leaves the workspace
+    -- listing (a failed job, or one whose assets are all dismissed) but stays
+    dismissed_at timestamptz,
     constraint jobs_batch_size_check check (ourvidz_private.is_batch_size(mode, batch_size)),
     constraint jobs_processing_has_lease
         check (status <> 'processing' or (worker_id is not null and lease_expires_at is not null)),
@@ -59,14 +62,16 @@ create index idx_jobs_leases on jobs (lease_expires_at) where status = 'processi
 create table user_collections (
     id uuid primary key default gen_random_uuid(),
     user_id uuid not null default auth.uid() references auth.users (id) on delete cascade,
-    name text not null check (char_length(btrim(name)) between 1 and 200),
-    description text check (char_length(description) <= 2000),
+    name text not null check (ourvidz_private.is_collection_name(name)),
+    description text check (ourvidz_private.is_description(description)),
     asset_count integer not null default 0 check (asset_count >= 0),
     created_at timestamptz not null default now(),
     constraint user_collections_id_user_id_key unique (id, user_id)
 );
 
 create index idx_collections_user on user_collections (user_id, created_at desc);
+-- Names are unique per user, whatever their case.
+create unique index user_collections_user_id_name_key on user_collections (user_id, lower(name));
 
 -- workspace_assets (seeds 000, 001) ---------------------------------------------
 create table workspace_assets (
@@ -88,6 +93,9 @@ create table workspace_assets (
     thumbnail_path text,
     width integer check (width > 0),
     height integer check (height > 0),
+    -- seed 002's two-level deletion: a dismissed asset is hidden from the
+    -- workspace listing but kept, and expires like any other
+    dismissed_at timestamptz,
     constraint workspace_assets_user_id_job_id_asset_index_key unique (user_id, job_id, asset_index),
     constraint workspace_assets_job_fkey foreign key (job_id, user_id)
         references jobs (id, user_id) on delete cascade,
@@ -121,6 +129,13 @@ create unique index workspace_assets_thumbnail_path_key on workspace_assets (thu
     where thumbnail_path is not null;
 
 -- user_library (seed 001) -------------------------------------------------------
+-- What a library search reads: the title, then the prompt. One definition for
+-- the stored text-search document and the trigram index (search.sql).
+create function ourvidz_private.library_text(custom_title text, original_prompt text)
+returns text
+language sql immutable parallel safe
+as $$ select coalesce(custom_title, '') || ' ' || original_prompt $$;
+
 create table user_library (
     id uuid primary key default gen_random_uuid(),
     user_id uuid not null default auth.uid() references auth.users (id) on delete cascade,
@@ -147,6 +162,9 @@ create table user_library (
     width integer check (width > 0),
     height integer check (height > 0),
     thumbnail_path text,
+    -- the full-text search document (Supabase's stored `fts` column pattern)
+    search_document tsvector not null generated always as
+        (to_tsvector('english', ourvidz_private.library_text(custom_title, original_prompt))) stored,
     constraint user_library_collection_fkey foreign key (collection_id, user_id)
         references user_collections (id, user_id) on delete set null (collection_id),
     constraint user_library_job_fkey foreign key (job_id, user_id)
@@ -161,13 +179,71 @@ create table user_library (
         check ((asset_type = 'image') = (mime_type like 'image/%'))
 );
 
-create index idx_library_user_created on user_library (user_id, created_at desc);
--- Counting and emptying a collection, and ON DELETE SET NULL, look rows up by it.
-create index idx_library_collection on user_library (collection_id) where collection_id is not null;
+-- Library pages are keyset-paginated newest (or oldest) first; the id breaks ties.
+create index idx_library_user_created on user_library (user_id, created_at desc, id desc);
+-- A collection's pages and cover, its count, ON DELETE SET NULL.
+create index idx_library_collection on user_library (collection_id, created_at desc, id desc)
+    where collection_id is not null;
+-- Search (search.sql): full text, substring and fuzzy (pg_trgm), tags.
+create index idx_library_search_document on user_library using gin (search_document);
+create index idx_library_search_text on user_library
+    using gin (ourvidz_private.library_text(custom_title, original_prompt) gin_trgm_ops);
+create index idx_library_tags on user_library using gin (tags);
 create index idx_library_job on user_library (job_id) where job_id is not null;
 create unique index user_library_storage_path_key on user_library (storage_path);
 create unique index user_library_thumbnail_path_key on user_library (thumbnail_path)
     where thumbnail_path is not null;
+
+-- asset_relationships (seed 003) --------------------------------------------------
+-- Lineage between one user's assets, workspace or library (their ids never
+-- collide: both are fresh uuids, and a save gives the library row a new one).
+-- The parent is the older asset: the one a job was queued from, or its
+-- reference image; the child is what the job made. Written only by the
+-- system (lineage.sql), which keeps both ends the same user's and removes an
+-- edge with either end, so no foreign key is needed to keep them whole (and
+-- none could point into two tables).
+create table asset_relationships (
+    id uuid primary key default gen_random_uuid(),
+    user_id uuid not null references auth.users (id) on delete cascade,
+    parent_asset_id uuid not null,
+    child_asset_id uuid not null,
+    relationship_type text not null
+        check (relationship_type in ('derived_from', 'variant_of', 'reference_for', 'generated_from')),
+    metadata jsonb not null default '{}' check (jsonb_typeof(metadata) = 'object'),
+    created_at timestamptz not null default now(),
+    constraint asset_relationships_parent_child_type_key
+        unique (parent_asset_id, child_asset_id, relationship_type),
+    constraint asset_relationships_not_self check (parent_asset_id <> child_asset_id)
+);
+
+-- Seed 003's parent index is the unique constraint's (it leads with the parent).
+create index idx_asset_rel_child on asset_relationships (child_asset_id);
+
+-- job_sources ---------------------------------------------------------------------
+-- What a queued or running job was made from: the asset it was queued from
+-- (use seed, variations, image to video) and the objects it reads (reference
+-- images). Rows live until the job finishes: the assets it makes get their
+-- lineage edges from them, and an object listed here is not deleted while the
+-- job may still read it (outbox.sql). `asset_id` follows a saved asset into
+-- the library and is cleared when the asset is deleted.
+create table job_sources (
+    id bigint generated always as identity primary key,
+    job_id uuid not null,
+    user_id uuid not null,
+    asset_id uuid,
+    relationship_type text not null
+        check (relationship_type in ('derived_from', 'variant_of', 'reference_for', 'generated_from')),
+    -- the settings field naming the object (reference_image, style_reference)
+    field text,
+    bucket_id text check (bucket_id in ('workspace-temp', 'user-library')),
+    object_name text,
+    constraint job_sources_job_fkey foreign key (job_id, user_id) references jobs (id, user_id) on delete cascade,
+    constraint job_sources_object_named check ((bucket_id is null) = (object_name is null))
+);
+
+create index idx_job_sources_job on job_sources (job_id);
+create index idx_job_sources_asset on job_sources (asset_id) where asset_id is not null;
+create index idx_job_sources_object on job_sources (bucket_id, object_name) where object_name is not null;
 
 -- updated_at ------------------------------------------------------------------
 create function set_updated_at()

@@ -1,4 +1,10 @@
--- The workspace API: list, save to library, discard, clear, delete.
+-- The workspace API: list, save to library, dismiss and restore, discard,
+-- clear, delete.
+--
+-- Seed 002's two-level deletion: *dismiss* hides items from the listing and
+-- keeps them (they still expire with the workspace, and *restore* brings them
+-- back until then); *clear* dismisses everything; *discard* and *delete*
+-- remove rows, and their files through the deletion outbox.
 --
 -- All are `security invoker`: RLS decides what the caller sees and changes,
 -- and a row that is not the caller's is simply not found. The explicit
@@ -16,22 +22,6 @@
 -- A request that dies after 2 leaves a copy no row owns; its intent comes due
 -- and the drainer deletes it. An intent the drainer has claimed can no longer
 -- be cancelled, so step 3 can never commit a row whose copy is being deleted.
-
-create function ourvidz_private.require_ids(ids uuid[], what text)
-returns uuid[]
-language plpgsql
-immutable
-as $$
-declare
-    most constant integer := 100;
-begin
-    if ids is null or cardinality(ids) not between 1 and most or array_position(ids, null) is not null then
-        raise exception using errcode = 'PT400', message = format('%s must list between 1 and %s ids', what, most);
-    end if;
-    -- first occurrence order, duplicates dropped
-    return array(select x from unnest(ids) with ordinality u (x, n) group by x order by min(n));
-end;
-$$;
 
 -- The assets a request names: a list of ids, or every asset of one job of the
 -- caller (404 when the caller has none there, exactly as for a job that does
@@ -101,7 +91,7 @@ $$;
 create function ourvidz_private.asset_json(w workspace_assets)
 returns jsonb
 language sql
-immutable
+stable
 as $$
     select jsonb_build_object(
         'id', w.id, 'asset_index', w.asset_index, 'asset_type', w.asset_type,
@@ -110,25 +100,69 @@ as $$
         'width', w.width, 'height', w.height, 'duration_seconds', w.duration_seconds,
         'generation_seed', w.generation_seed, 'model_used', w.model_used,
         'original_prompt', w.original_prompt, 'generation_settings', w.generation_settings,
-        'created_at', w.created_at, 'expires_at', w.expires_at)
+        'created_at', w.created_at, 'expires_at', w.expires_at, 'dismissed_at', w.dismissed_at)
+$$;
+
+-- Is a workspace asset on the listing? Live (not expired), not dismissed
+-- unless asked, and through every filter given (a NULL filter passes all).
+-- Inlined into list_workspace.
+create function ourvidz_private.workspace_asset_listed(
+    w workspace_assets, include_dismissed boolean, asset_type text, model text,
+    created_after timestamptz, created_before timestamptz, search text, words tsquery, pattern text)
+returns boolean
+language sql
+stable
+as $$
+    select w.expires_at > now()
+       and (workspace_asset_listed.include_dismissed or w.dismissed_at is null)
+       and (workspace_asset_listed.asset_type is null or w.asset_type = workspace_asset_listed.asset_type)
+       and (workspace_asset_listed.model is null or w.model_used = workspace_asset_listed.model)
+       and (workspace_asset_listed.created_after is null or w.created_at >= workspace_asset_listed.created_after)
+       and (workspace_asset_listed.created_before is null or w.created_at < workspace_asset_listed.created_before)
+       and (workspace_asset_listed.search is null or ourvidz_private.text_matches(
+                to_tsvector('english', w.original_prompt), w.original_prompt,
+                workspace_asset_listed.search, workspace_asset_listed.words, workspace_asset_listed.pattern))
 $$;
 
 -- list_workspace ---------------------------------------------------------------------
--- page_size: 1 to 100, 20 when not given (or NULL).
-create function list_workspace(page_size integer default null, before jsonb default null)
+-- page_size: 1 to 100, 20 when not given (or NULL). The filters are the
+-- library's (list_library) that a workspace item has: search, asset type,
+-- model, created range; dismissed items only with include_dismissed.
+create function list_workspace(
+    page_size integer default null,
+    before jsonb default null,
+    search text default null,
+    asset_type text default null,
+    model text default null,
+    created_after timestamptz default null,
+    created_before timestamptz default null,
+    include_dismissed boolean default false
+)
 returns jsonb
 language plpgsql
 stable
-set search_path = pg_catalog, public
+set search_path = pg_catalog, public, extensions
+-- plan with the actual filters, so an unused one folds away (search.sql)
+set plan_cache_mode = force_custom_plan
+-- a search of stop words only is no error, just no full-text part
+set client_min_messages = warning
+-- fuzzy matching: a word at least this similar (search.sql; list_library too)
+set pg_trgm.word_similarity_threshold = 0.5
 as $$
 declare
     uid uuid := ourvidz_private.require_user();
+    wanted text := ourvidz_private.checked_search(search);
+    words tsquery := ourvidz_private.search_words(wanted);
+    pattern text := ourvidz_private.search_pattern(wanted);
+    dismissed_too boolean := coalesce(include_dismissed, false);
     before_at timestamptz;
     before_job uuid;
     result jsonb;
 begin
     page_size := coalesce(page_size, 20);
     perform ourvidz_private.require_between(page_size, 'page_size', 1, 100);
+    perform ourvidz_private.json_enum(jsonb_build_object('asset_type', list_workspace.asset_type), 'asset_type',
+                                      '{image,video}');
     -- A JSON null cursor (the "next" of the last page) means the first page.
     -- Otherwise only what a "next" holds: an ISO 8601 timestamp (not one of
     -- Postgres' special inputs such as 'now' or 'epoch') and a job id.
@@ -146,14 +180,27 @@ begin
         end;
     end if;
 
+    -- A job is listed with its listed assets; a job still queued, processing,
+    -- or failed is listed without any (unless dismissed), when it passes the
+    -- filters itself: its mode, model, creation time and prompt.
     with candidates as (
-        select j.id, j.job_type, j.status, j.prompt, j.error, j.created_at
+        select j.id, j.job_type, j.status, j.prompt, j.error, j.created_at, j.dismissed_at
         from jobs j
         where j.user_id = uid
           and (before_at is null or (j.created_at, j.id) < (before_at, before_job))
-          and (j.status in ('queued', 'processing', 'failed')
-               or exists (select 1 from workspace_assets w
-                          where w.user_id = uid and w.job_id = j.id and w.expires_at > now()))
+          and (exists (select 1 from workspace_assets w
+                       where w.user_id = uid and w.job_id = j.id
+                         and ourvidz_private.workspace_asset_listed(w, dismissed_too, list_workspace.asset_type,
+                             list_workspace.model, list_workspace.created_after, list_workspace.created_before,
+                             wanted, words, pattern))
+               or (j.status in ('queued', 'processing', 'failed')
+                   and (dismissed_too or j.dismissed_at is null)
+                   and (list_workspace.asset_type is null or j.mode = list_workspace.asset_type)
+                   and (list_workspace.model is null or j.model = list_workspace.model)
+                   and (list_workspace.created_after is null or j.created_at >= list_workspace.created_after)
+                   and (list_workspace.created_before is null or j.created_at < list_workspace.created_before)
+                   and (wanted is null or ourvidz_private.text_matches(
+                            to_tsvector('english', j.prompt), j.prompt, wanted, words, pattern))))
         order by j.created_at desc, j.id desc
         limit page_size + 1
     ),
@@ -165,10 +212,13 @@ begin
         'jobs', coalesce(jsonb_agg(
             jsonb_build_object(
                 'job_id', p.id, 'job_type', p.job_type, 'status', p.status, 'prompt', p.prompt,
-                'error', p.error, 'created_at', p.created_at,
+                'error', p.error, 'created_at', p.created_at, 'dismissed_at', p.dismissed_at,
                 'assets', coalesce((select jsonb_agg(ourvidz_private.asset_json(w) order by w.asset_index)
                                     from workspace_assets w
-                                    where w.user_id = uid and w.job_id = p.id and w.expires_at > now()),
+                                    where w.user_id = uid and w.job_id = p.id
+                                      and ourvidz_private.workspace_asset_listed(w, dismissed_too, list_workspace.asset_type,
+                                              list_workspace.model, list_workspace.created_after,
+                                              list_workspace.created_before, wanted, words, pattern)),
                                    '[]'::jsonb))
             order by p.position) filter (where p.position <= page_size), '[]'::jsonb),
         'next', (select jsonb_build_object('created_at', l.created_at, 'job_id', l.id)
@@ -261,8 +311,8 @@ declare
     library_id uuid;
     destination text;
     thumbnail_destination text;
-    saved_id uuid;
     asset workspace_assets;
+    item_row user_library;
     saved jsonb := '[]'::jsonb;
     failed jsonb := '[]'::jsonb;
 begin
@@ -292,9 +342,10 @@ begin
         thumbnail_destination := item ->> 'destination_thumbnail_path';
 
         -- Saved already (a retry after a lost answer): report the first save.
-        select l.id into saved_id from user_library l where l.user_id = uid and l.source_asset_id = wanted;
+        select * into item_row from user_library l where l.user_id = uid and l.source_asset_id = wanted;
         if found then
-            saved := saved || jsonb_build_object('asset_id', wanted, 'library_id', saved_id);
+            saved := saved || jsonb_build_object('asset_id', wanted, 'library_id', item_row.id,
+                                                 'item', ourvidz_private.library_item_json(item_row));
             continue;
         end if;
 
@@ -322,11 +373,14 @@ begin
             values (
                 library_id, uid, asset.asset_type, destination, asset.file_size_bytes, asset.mime_type,
                 asset.duration_seconds, asset.original_prompt, asset.model_used, asset.generation_seed,
-                save_workspace_assets.collection_id, save_workspace_assets.custom_title,
+                save_workspace_assets.collection_id, ourvidz_private.checked_title(save_workspace_assets.custom_title),
                 coalesce(given_tags, '{}'), coalesce(asset.generation_settings, '{}'),
-                asset.job_id, asset.id, asset.width, asset.height, thumbnail_destination);
+                asset.job_id, asset.id, asset.width, asset.height, thumbnail_destination)
+            returning * into item_row;
+            perform ourvidz_private.carry_lineage(asset.id, library_id);
             delete from workspace_assets w where w.id = asset.id;
-            saved := saved || jsonb_build_object('asset_id', wanted, 'library_id', library_id);
+            saved := saved || jsonb_build_object('asset_id', wanted, 'library_id', library_id,
+                                                 'item', ourvidz_private.library_item_json(item_row));
         exception
             when unique_violation then
                 failed := failed || jsonb_build_object('id', wanted, 'error', 'conflict');
@@ -361,7 +415,70 @@ begin
 end;
 $$;
 
--- Discards every asset of the caller and dismisses their failed jobs.
+-- dismiss_workspace_items / restore_workspace_items / clear_workspace -------------------
+-- Dismiss the listed assets, or a whole job: its live assets and the job
+-- itself (which hides a failed job, or one still running, until new assets
+-- arrive). Restore undoes either. Both answer per item; an asset that is not
+-- the caller's, or no longer live, is not_found; a job that is not the
+-- caller's is PT404.
+create function ourvidz_private.set_dismissed(asset_ids uuid[], job_id uuid, dismiss boolean, done_key text)
+returns jsonb
+language plpgsql
+set search_path = pg_catalog, public
+as $$
+declare
+    uid uuid := ourvidz_private.require_user();
+    wanted uuid[];
+    changed uuid[];
+    jobs_changed jsonb := '[]'::jsonb;
+begin
+    if (asset_ids is null) = (job_id is null) then
+        raise exception using errcode = 'PT400', message = 'give exactly one of asset_ids and job_id';
+    end if;
+    if job_id is not null then
+        update jobs j set dismissed_at = case when dismiss then coalesce(j.dismissed_at, now()) end
+        where j.id = set_dismissed.job_id and j.user_id = uid;
+        if not found then
+            raise exception using errcode = 'PT404', message = 'nothing of yours matched';
+        end if;
+        jobs_changed := jsonb_build_array(job_id);
+        wanted := array(select w.id from workspace_assets w
+                        where w.job_id = set_dismissed.job_id and w.user_id = uid and w.expires_at > now()
+                        order by w.asset_index);
+    else
+        wanted := ourvidz_private.require_ids(asset_ids, 'asset_ids');
+    end if;
+    with updated as (
+        update workspace_assets w
+        set dismissed_at = case when dismiss then coalesce(w.dismissed_at, now()) end
+        where w.id = any (wanted) and w.user_id = uid and w.expires_at > now()
+        returning w.id
+    )
+    select coalesce(array_agg(id), '{}') into changed from updated;
+    return jsonb_build_object(
+        done_key, (select coalesce(jsonb_agg(x order by n), '[]'::jsonb)
+                   from unnest(wanted) with ordinality u (x, n) where x = any (changed)),
+        'jobs', jobs_changed,
+        'failed', (select coalesce(jsonb_agg(jsonb_build_object('id', x, 'error', 'not_found') order by n), '[]'::jsonb)
+                   from unnest(wanted) with ordinality u (x, n) where x <> all (changed)));
+end;
+$$;
+
+create function dismiss_workspace_items(asset_ids uuid[] default null, job_id uuid default null)
+returns jsonb
+language sql
+set search_path = pg_catalog, public
+as $$ select ourvidz_private.set_dismissed(asset_ids, job_id, true, 'dismissed') $$;
+
+create function restore_workspace_items(asset_ids uuid[] default null, job_id uuid default null)
+returns jsonb
+language sql
+set search_path = pg_catalog, public
+as $$ select ourvidz_private.set_dismissed(asset_ids, job_id, false, 'restored') $$;
+
+-- Dismisses every live asset of the caller and their failed jobs — nothing
+-- is deleted, and restore_workspace_items brings any of it back until it
+-- expires. Jobs still queued or processing stay.
 create function clear_workspace()
 returns jsonb
 language plpgsql
@@ -369,14 +486,22 @@ set search_path = pg_catalog, public
 as $$
 declare
     uid uuid := ourvidz_private.require_user();
-    gone jsonb;
+    assets jsonb;
+    failed_jobs jsonb;
 begin
-    with deleted as (
-        delete from workspace_assets w where w.user_id = uid returning w.id
+    with updated as (
+        update workspace_assets w set dismissed_at = now()
+        where w.user_id = uid and w.dismissed_at is null and w.expires_at > now()
+        returning w.id, w.created_at, w.job_id, w.asset_index
     )
-    select coalesce(jsonb_agg(id), '[]'::jsonb) into gone from deleted;
-    delete from jobs j where j.user_id = uid and j.status = 'failed';
-    return jsonb_build_object('discarded', gone, 'failed', '[]'::jsonb);
+    select coalesce(jsonb_agg(id order by created_at desc, job_id, asset_index), '[]'::jsonb) into assets from updated;
+    with updated as (
+        update jobs j set dismissed_at = now()
+        where j.user_id = uid and j.status = 'failed' and j.dismissed_at is null
+        returning j.id, j.created_at
+    )
+    select coalesce(jsonb_agg(id order by created_at desc, id), '[]'::jsonb) into failed_jobs from updated;
+    return jsonb_build_object('dismissed', assets, 'jobs', failed_jobs, 'failed', '[]'::jsonb);
 end;
 $$;
 
@@ -422,21 +547,31 @@ begin
 end;
 $$;
 
-revoke execute on function list_workspace(integer, jsonb), prepare_workspace_save(uuid[], uuid, uuid, text, text[]),
+revoke execute on function
+    list_workspace(integer, jsonb, text, text, text, timestamptz, timestamptz, boolean),
+    prepare_workspace_save(uuid[], uuid, uuid, text, text[]),
     save_workspace_assets(jsonb, uuid, text, text[]), discard_workspace_assets(uuid[], uuid),
+    dismiss_workspace_items(uuid[], uuid), restore_workspace_items(uuid[], uuid),
     clear_workspace(), delete_workspace_items(uuid, uuid)
     from public, anon;
-grant execute on function list_workspace(integer, jsonb), prepare_workspace_save(uuid[], uuid, uuid, text, text[]),
+grant execute on function
+    list_workspace(integer, jsonb, text, text, text, timestamptz, timestamptz, boolean),
+    prepare_workspace_save(uuid[], uuid, uuid, text, text[]),
     save_workspace_assets(jsonb, uuid, text, text[]), discard_workspace_assets(uuid[], uuid),
+    dismiss_workspace_items(uuid[], uuid), restore_workspace_items(uuid[], uuid),
     clear_workspace(), delete_workspace_items(uuid, uuid)
     to authenticated, service_role;
-revoke execute on function ourvidz_private.require_ids(uuid[], text),
-    ourvidz_private.requested_assets(uuid[], uuid),
+revoke execute on function ourvidz_private.requested_assets(uuid[], uuid),
     ourvidz_private.record_save_intents(text[]), ourvidz_private.cancel_save_intents(text[]),
-    ourvidz_private.asset_json(workspace_assets)
+    ourvidz_private.asset_json(workspace_assets),
+    ourvidz_private.workspace_asset_listed(workspace_assets, boolean, text, text, timestamptz, timestamptz,
+                                           text, tsquery, text),
+    ourvidz_private.set_dismissed(uuid[], uuid, boolean, text)
     from public;
-grant execute on function ourvidz_private.require_ids(uuid[], text),
-    ourvidz_private.requested_assets(uuid[], uuid),
+grant execute on function ourvidz_private.requested_assets(uuid[], uuid),
     ourvidz_private.record_save_intents(text[]), ourvidz_private.cancel_save_intents(text[]),
-    ourvidz_private.asset_json(workspace_assets)
+    ourvidz_private.asset_json(workspace_assets),
+    ourvidz_private.workspace_asset_listed(workspace_assets, boolean, text, text, timestamptz, timestamptz,
+                                           text, tsquery, text),
+    ourvidz_private.set_dismissed(uuid[], uuid, boolean, text)
     to authenticated, service_role;

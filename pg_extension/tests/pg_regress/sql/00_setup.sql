@@ -44,6 +44,19 @@ begin
 end;
 $$;
 
+-- Run `statement` in a subtransaction: 'ok', or the SQLSTATE and message.
+create function regress.try(statement text)
+returns text
+language plpgsql
+as $$
+begin
+    execute statement;
+    return 'ok';
+exception when others then
+    return sqlstate || ': ' || sqlerrm;
+end;
+$$;
+
 grant execute on all functions in schema regress to public;
 
 -- A job with two image assets for alice, used by several files (as postgres,

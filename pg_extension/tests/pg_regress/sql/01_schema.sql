@@ -6,14 +6,16 @@ begin;
 select table_name, column_name, data_type, is_nullable, column_default
 from information_schema.columns
 where table_schema = 'public'
-  and table_name in ('jobs', 'workspace_assets', 'user_library', 'user_collections', 'storage_deletion_outbox')
+  and table_name in ('jobs', 'workspace_assets', 'user_library', 'user_collections', 'storage_deletion_outbox',
+                     'asset_relationships', 'job_sources')
 order by table_name, ordinal_position;
 
 -- Every constraint.
 select conrelid::regclass as "table", conname, pg_get_constraintdef(oid) as definition
 from pg_constraint
 where conrelid in ('jobs'::regclass, 'workspace_assets'::regclass, 'user_library'::regclass,
-                   'user_collections'::regclass, 'storage_deletion_outbox'::regclass)
+                   'user_collections'::regclass, 'storage_deletion_outbox'::regclass,
+                   'asset_relationships'::regclass, 'job_sources'::regclass)
 order by 1, 2;
 
 -- Every index.
@@ -130,6 +132,10 @@ explain (costs off) select * from workspace_assets where user_id = 'aaaaaaaa-aaa
 explain (costs off) select id from workspace_assets where expires_at < now() order by expires_at limit 1000;
 explain (costs off) select * from workspace_assets where asset_type = 'image' and model_used = 'sdxl';
 explain (costs off) select * from user_library where user_id = 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa' order by created_at desc;
+explain (costs off) select * from user_library where user_id = 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa'
+    and (created_at, id) < ('2026-01-01', '40000000-0000-4000-8000-000000000001') order by created_at desc, id desc limit 51;
+explain (costs off) select * from user_library where collection_id = '30000000-0000-4000-8000-000000000003'
+    order by created_at desc, id desc limit 1;
 explain (costs off) select * from user_collections where user_id = 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa' order by created_at desc;
 explain (costs off) select id from jobs where status = 'queued' order by created_at limit 10;
 explain (costs off) select * from jobs where user_id = 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa' order by created_at desc, id desc limit 20;

@@ -59,10 +59,20 @@ from prepared;
 -- each destination is recorded as a save intent, due in an hour
 select reason, bucket_id, not_before > now() + interval '59 minutes' as delayed, count(*)
 from storage_deletion_outbox group by 1, 2, 3;
--- save two of them into her collection
-select regress.stable(save_workspace_assets(
+-- save two of them into her collection; each saved item is answered as the
+-- library lists it (its id is the library id, at the prepared destination)
+create temp table saved on commit drop as
+select save_workspace_assets(
     (select jsonb_agg(i.value order by i.ordinality) from jsonb_array_elements(answer -> 'items') with ordinality i where i.ordinality <= 2),
-    '30000000-0000-4000-8000-00000000000a', 'fox', '{red,fox}')) from prepared;
+    '30000000-0000-4000-8000-00000000000a', 'fox', '{red,fox}') as answer from prepared;
+select jsonb_array_length(s.answer -> 'saved') as saved, s.answer -> 'failed' as failed,
+       (select bool_and(x -> 'item' ->> 'id' = x ->> 'library_id'
+                        and x -> 'item' ->> 'storage_path' = (select i ->> 'destination_path'
+                                                              from jsonb_array_elements(p.answer -> 'items') i
+                                                              where i ->> 'asset_id' = x ->> 'asset_id'))
+        from jsonb_array_elements(s.answer -> 'saved') x) as items_as_listed,
+       regress.stable(s.answer #> '{saved,0,item}') - 'storage_path' - 'thumbnail_path' as first_item
+from saved s, prepared p;
 select asset_type, storage_path ~ '^aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa/', thumbnail_path is not null as thumbnail,
        custom_title, tags, original_prompt, generation_seed, width, collection_id is not null as in_collection,
        job_id, source_asset_id is not null as from_workspace
@@ -74,8 +84,10 @@ select reason, bucket_id, count(*) from storage_deletion_outbox group by 1, 2 or
 -- the saved temp objects, the thumbnail with its asset
 select object_name from storage_deletion_outbox where bucket_id = 'workspace-temp' order by 1;
 -- saving again (a retry after a lost answer) reports the first save, creates nothing
-select regress.stable(save_workspace_assets(
-    (select jsonb_agg(i.value order by i.ordinality) from jsonb_array_elements(answer -> 'items') with ordinality i where i.ordinality <= 2))) from prepared;
+select again -> 'saved' = (select answer -> 'saved' from saved) as same_answer, again -> 'failed' as failed
+from (select save_workspace_assets(
+    (select jsonb_agg(i.value order by i.ordinality) from jsonb_array_elements(answer -> 'items') with ordinality i where i.ordinality <= 2)) as again
+      from prepared) a;
 select count(*) as library_rows from user_library;
 -- preparing an already saved asset says so
 select regress.stable(prepare_workspace_save(array(select source_asset_id from user_library order by generation_seed limit 1)));
@@ -160,13 +172,15 @@ rollback to savepoint attack;
 -- deleting a job without assets (the queued one) cancels it
 select delete_workspace_items(job_id => '10000000-0000-4000-8000-000000000003') as deleted_queued_job;
 select id, status from jobs order by id;
--- clear: discards every remaining asset and dismisses failed jobs
+-- clear: dismisses every remaining asset and the failed job — nothing is
+-- deleted (12_dismiss specifies dismissing and restoring)
 reset role;
 select regress.seed_workspace('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', '10000000-0000-4000-8000-000000000006', 2);
 select regress.act_as('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa');
-select jsonb_array_length(clear_workspace() -> 'discarded') as cleared;
+select jsonb_array_length(answer -> 'dismissed') as cleared, answer -> 'jobs' as dismissed_jobs
+from (select clear_workspace() as answer) a;
 select list_workspace() as empty_workspace;
--- bob's job is untouched by all of it
+-- bob's job is untouched by all of it; alice's assets are kept, dismissed
 reset role;
-select user_id, count(*) from workspace_assets group by 1;
+select user_id, count(*), count(dismissed_at) as dismissed from workspace_assets group by 1 order by 1;
 rollback;

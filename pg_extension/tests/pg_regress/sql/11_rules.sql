@@ -6,19 +6,6 @@
 \set VERBOSITY terse
 begin;
 
--- Run `statement` in a subtransaction: 'ok', or the SQLSTATE and message.
-create function regress.try(statement text)
-returns text
-language plpgsql
-as $$
-begin
-    execute statement;
-    return 'ok';
-exception when others then
-    return sqlstate || ': ' || sqlerrm;
-end;
-$$;
-
 -- alice's objects (as the Storage API records them), and one of bob's.
 insert into storage.objects (bucket_id, name, owner) values
     ('workspace-temp', 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa/10000000-0000-4000-8000-000000000001/0.png', 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa'),
