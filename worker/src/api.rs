@@ -1,12 +1,12 @@
 //! The worker's HTTP side, all with the service role key: Storage uploads
 //! (`POST /storage/v1/object/workspace-temp/{name}` with `x-upsert: true`, so
-//! a retried job overwrites its own earlier files), the job-callback
-//! function, and the outbox drain action of workspace-actions. Transport
-//! errors, 5xx and 429 are retried with backoff; anything else is final.
+//! a retried job overwrites its own earlier files) and the job-callback
+//! function. Transport errors, 5xx and 429 are retried with backoff; anything
+//! else is final.
 
 use crate::error::WorkerError;
 use crate::job::{Upload, WORKSPACE_BUCKET};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::future::Future;
 use std::time::Duration;
 
@@ -65,13 +65,6 @@ impl Api {
             Err(WorkerError::Api { status: 409, .. }) => Ok(CallbackOutcome::Conflict),
             Err(error) => Err(error),
         }
-    }
-
-    /// One pass of the storage-deletion outbox drainer: `{"deleted", "failed"}`.
-    pub async fn drain_storage_deletions(&self) -> Result<Value, WorkerError> {
-        let url = format!("{}/functions/v1/workspace-actions", self.base);
-        let body = json!({"action": "drain_storage_deletions"});
-        retry("drain_storage_deletions", || self.post_json(&url, "drain_storage_deletions", &body)).await
     }
 
     async fn post_json(&self, url: &str, what: &str, body: &Value) -> Result<Value, WorkerError> {

@@ -5,9 +5,10 @@
 //! backoff while the queue is empty), renders deterministic placeholders — PNG images,
 //! H.264-in-MP4 videos with a JPEG thumbnail — at the job's aspect ratio,
 //! uploads them to `workspace-temp/{user_id}/{job_id}/` through the Storage
-//! API, heartbeats its lease, reports through the job-callback function, and
-//! periodically drains the storage-deletion outbox. `PROTOCOL.md` beside this
-//! crate is the contract a real worker implements.
+//! API, heartbeats its lease and reports through the job-callback function.
+//! Deleting files is not GPU work: the storage-deletion outbox is drained by
+//! the storage-drain function on a schedule. `PROTOCOL.md` beside this crate
+//! is the contract a real worker implements.
 //!
 //! [`run`] is the whole loop, usable from tests (`--once` form) as well as
 //! from the binary.

@@ -24,8 +24,7 @@ pub struct Options {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub concurrency: u32,
 
-    /// Process the jobs available now, drain the outbox once (unless
-    /// `--drain-interval 0`), then exit.
+    /// Process the jobs available now, then exit.
     #[arg(long)]
     pub once: bool,
 
@@ -34,12 +33,10 @@ pub struct Options {
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..))]
     pub poll_interval: u64,
 
-    /// Seconds between storage-deletion drains; 0 disables draining.
-    #[arg(long, default_value_t = 60)]
-    pub drain_interval: u64,
-
-    /// Lease taken on each claimed job; the worker heartbeats every third of it.
-    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(5..=3600))]
+    /// Lease taken on each claimed job; the worker heartbeats every third of
+    /// it. The SQL API's default: a job whose claim answer never arrived (or
+    /// whose worker died) is claimable again after one lease, not minutes.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(5..=3600))]
     pub lease_seconds: u32,
 
     /// Long edge of rendered pictures, in pixels.
@@ -93,7 +90,7 @@ mod tests {
         let args = ["ourvidz-worker", "--service-role-key", "k", "--once", "--size", "32", "--api-url", "http://api/"];
         let options = Options::parse_from(args);
         assert!(options.once);
-        assert_eq!((options.size, options.concurrency, options.lease_seconds), (32, 1, 300));
+        assert_eq!((options.size, options.concurrency, options.lease_seconds), (32, 1, 30));
         assert_eq!(options.api_base(), "http://api");
     }
 

@@ -3,13 +3,11 @@
 //!
 //! While the queue is empty it polls with backoff: the wait starts at a tenth
 //! of a second and doubles up to `--poll-interval`, and any claimed job
-//! resets it. Every `--drain-interval` seconds it runs the storage-deletion
-//! drainer. On the
-//! shutdown signal it stops claiming and gives the jobs in hand
-//! `--shutdown-grace` to finish; jobs cut off then keep their lease until it
-//! expires and another worker retries them. `--once` claims until the queue
-//! is empty, finishes everything, drains once and returns — the form tests
-//! use through [`run`].
+//! resets it. On the shutdown signal it stops claiming and gives the jobs in
+//! hand `--shutdown-grace` to finish; jobs cut off then keep their lease until
+//! it expires and another worker retries them. `--once` claims until the
+//! queue is empty, finishes everything and returns — the form tests use
+//! through [`run`].
 
 use crate::api::{Api, CallbackOutcome};
 use crate::queue::{Heartbeat, Queue};
@@ -23,7 +21,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::{JoinError, JoinSet};
-use tokio::time::Instant;
 use uuid::Uuid;
 
 /// What a run did.
@@ -88,8 +85,6 @@ pub async fn run(options: &Options, shutdown: impl Future<Output = ()>) -> Resul
     });
     let poll = Duration::from_secs(options.poll_interval);
     let mut idle_wait = FIRST_IDLE_WAIT;
-    let drain_every = (options.drain_interval > 0).then(|| Duration::from_secs(options.drain_interval));
-    let mut next_drain = drain_every.map(|every| Instant::now() + every);
     let mut in_flight = JoinSet::new();
     let mut summary = Summary::default();
     let mut claim_error = None;
@@ -115,24 +110,16 @@ pub async fn run(options: &Options, shutdown: impl Future<Output = ()>) -> Resul
         if options.once && in_flight.is_empty() {
             break;
         }
-        let drain_at = next_drain.unwrap_or_else(|| Instant::now() + poll);
         tokio::select! {
             () = &mut shutdown => break,
             Some(joined) = in_flight.join_next() => summary.record(joined),
             () = tokio::time::sleep(idle_wait), if !options.once => {}
-            () = tokio::time::sleep_until(drain_at), if next_drain.is_some() && !options.once => {
-                worker.drain().await;
-                next_drain = drain_every.map(|every| Instant::now() + every);
-            }
         }
     }
 
     finish(&mut in_flight, &mut summary, Duration::from_secs(options.shutdown_grace)).await;
     if let Some(error) = claim_error {
         return Err(error);
-    }
-    if options.once && drain_every.is_some() {
-        worker.drain().await;
     }
     Ok(summary)
 }
@@ -237,18 +224,6 @@ impl Worker {
                 }
                 Err(error) => eprintln!("worker: heartbeat of job {job_id} failed: {error}"),
             }
-        }
-    }
-
-    async fn drain(&self) {
-        match self.api.drain_storage_deletions().await {
-            Ok(answer) => {
-                let count = |key: &str| answer.get(key).and_then(Value::as_u64).unwrap_or(0);
-                if count("deleted") + count("failed") > 0 {
-                    eprintln!("worker: storage outbox: {} deleted, {} failed", count("deleted"), count("failed"));
-                }
-            }
-            Err(error) => eprintln!("worker: drain_storage_deletions failed: {error}"),
         }
     }
 }
