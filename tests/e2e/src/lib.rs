@@ -7,8 +7,12 @@
 //! wasmtime host, the Storage API on a temporary directory), and waits for
 //! `/health`. Tests then speak HTTP to the functions and the Storage API, SQL to
 //! the database, and run the reference worker (`ourvidz-worker`'s library) in
-//! process. Nothing is mocked. Dropping the stack stops the server and drops
-//! the database.
+//! process — or, with [`StackOptions::worker`], let `ourvidz up` run and
+//! supervise it as a child process. The scheduled storage-deletion drain is
+//! off unless [`StackOptions::drain_interval_ms`] asks for it, so a test
+//! drains when it says ([`Stack::drain`]). Nothing is mocked. Dropping the
+//! stack stops the server and drops the database. The stack's log lines are
+//! kept ([`Stack::log_lines`]).
 //!
 //! Prerequisites (scripts/test.sh builds them): `cargo build -p ourvidz-runtime`
 //! and the components with `cargo build --target wasm32-wasip2 --release`.
@@ -28,6 +32,21 @@ pub use reqwest::{Method, StatusCode};
 /// The JWT secret the test stacks sign with (not Supabase's public default,
 /// so a token minted for another stack never works here by accident).
 const SECRET: &str = "e2e-secret-e2e-secret-e2e-secret-e2e-secret";
+
+/// How a test stack is started; `Default` is what [`Stack::start`] does.
+#[derive(Debug, Clone, Default)]
+pub struct StackOptions {
+    /// Superuser URL of the Postgres to create the stack's database in
+    /// (default: `OURVIDZ_TEST_PG`).
+    pub admin_url: Option<String>,
+    /// Let `ourvidz up` run the reference worker (`ourvidz-worker`, built
+    /// next to `ourvidz`) as a supervised child process.
+    pub worker: bool,
+    /// Run the scheduled storage-deletion drain at this interval.
+    pub drain_interval_ms: Option<u64>,
+    /// Further `ourvidz up` arguments (e.g. `--request-timeout-ms`).
+    pub up_args: Vec<String>,
+}
 
 /// A running stack.
 pub struct Stack {
@@ -90,10 +109,18 @@ impl Stack {
     /// Start a stack on a fresh database, with extra `ourvidz up` arguments
     /// (e.g. `--request-timeout-ms`).
     pub async fn start_with(up_args: &[&str]) -> Stack {
-        let admin_url = std::env::var("OURVIDZ_TEST_PG").expect(
-            "OURVIDZ_TEST_PG is not set: these tests need a running Postgres 15 with the ourvidz \
-             extension installed (scripts/test.sh e2e sets it up)",
-        );
+        Stack::start_options(StackOptions { up_args: up_args.iter().map(|a| a.to_string()).collect(), ..Default::default() })
+            .await
+    }
+
+    /// Start a stack on a fresh database as `options` say.
+    pub async fn start_options(options: StackOptions) -> Stack {
+        let admin_url = options.admin_url.clone().unwrap_or_else(|| {
+            std::env::var("OURVIDZ_TEST_PG").expect(
+                "OURVIDZ_TEST_PG is not set: these tests need a running Postgres 15 with the ourvidz \
+                 extension installed (scripts/test.sh e2e sets it up)",
+            )
+        });
         let db_name = format!("e2e_{}", Uuid::new_v4().simple());
         let admin = connect(&admin_url).await;
         admin.batch_execute(&format!("create database {db_name}")).await.expect("create database");
@@ -110,20 +137,25 @@ impl Stack {
         let profile = std::env::var("OURVIDZ_E2E_PROFILE").unwrap_or_else(|_| "debug".into());
         let binary = target_dir().join(profile).join("ourvidz");
         assert!(binary.exists(), "{} is missing: cargo build -p ourvidz-runtime", binary.display());
-        let server = Command::new(&binary)
+        let log = std::fs::File::create(home.path().join(STACK_LOG)).expect("the stack's log file");
+        let mut command = Command::new(&binary);
+        command
             .current_dir(repo_root())
             .env("OURVIDZ_HOME", home.path())
             .env("OURVIDZ_JWT_SECRET", SECRET)
-            .args(["up", "--no-build", "--no-worker", "--db-url", &db_url])
+            .args(["up", "--no-build", "--db-url", &db_url])
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .arg("--compile-cache")
             .arg(repo_root().join(".ourvidz/wasm-cache"))
-            .args(up_args)
+            .args(["--drain-interval-ms", &options.drain_interval_ms.unwrap_or(0).to_string()])
+            .args(&options.up_args)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {}: {e}", binary.display()));
+            .stdout(log)
+            .stderr(Stdio::inherit());
+        if !options.worker {
+            command.arg("--no-worker");
+        }
+        let server = command.spawn().unwrap_or_else(|e| panic!("start {}: {e}", binary.display()));
         let stack = Stack {
             api: format!("http://127.0.0.1:{port}"),
             db_url,
@@ -239,7 +271,6 @@ impl Stack {
             concurrency: 2,
             once: true,
             poll_interval: 1,
-            drain_interval: 0,
             lease_seconds: 60,
             size: 64,
             video_frames: 2,
@@ -253,16 +284,12 @@ impl Stack {
         ourvidz_worker::run(options, std::future::pending()).await.expect("the worker runs")
     }
 
-    /// Drain the storage deletion outbox through the workspace-actions function.
+    /// One pass of the storage-deletion drain: the storage-drain function,
+    /// called as the stack's schedule (and pg_cron when hosted) calls it.
+    /// (Test stacks run without the schedule, so a test drains when it says.)
     pub async fn drain(&self) -> Value {
-        let answer = self
-            .call(
-                Method::POST,
-                "workspace-actions",
-                Some(&self.service_token()),
-                Some(json!({"action": "drain_storage_deletions", "max_items": 1000})),
-            )
-            .await;
+        let answer =
+            self.call(Method::POST, "storage-drain", Some(&self.service_token()), Some(json!({"max_items": 1000}))).await;
         assert_eq!(answer.status, StatusCode::OK, "drain: {:?}", answer.body);
         answer.body
     }
@@ -317,6 +344,97 @@ impl Stack {
     /// Where the Storage API keeps object files.
     pub fn storage_root(&self) -> PathBuf {
         self.home.path().join("storage")
+    }
+
+    /// The stack's JSON log lines so far (requests, supervised processes).
+    pub fn log_lines(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.home.path().join(STACK_LOG))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect()
+    }
+
+    /// The state file of the running stack (`runtime.json`), as JSON.
+    pub fn state(&self) -> Value {
+        let text = std::fs::read_to_string(self.home.path().join("runtime.json")).expect("runtime.json");
+        serde_json::from_str(&text).expect("runtime.json is JSON")
+    }
+
+    /// What `ourvidz status` prints for this stack.
+    pub fn status(&self) -> String {
+        let profile = std::env::var("OURVIDZ_E2E_PROFILE").unwrap_or_else(|_| "debug".into());
+        let output = Command::new(target_dir().join(profile).join("ourvidz"))
+            .current_dir(repo_root())
+            .arg("status")
+            .arg("--home")
+            .arg(self.home.path())
+            .output()
+            .expect("ourvidz status runs");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+}
+
+/// The file under the stack's home its stdout (the JSON log lines) goes to.
+const STACK_LOG: &str = "stack.log";
+
+/// A Postgres cluster of a test's own — initdb'd and started with the
+/// project's `scripts/lib/pg.sh` (the server runs as `postgres` when the test
+/// runs as root), `wal_level = logical` as every project cluster — for tests
+/// that stop or crash their database, which must never happen to the shared
+/// `OURVIDZ_TEST_PG` cluster other tests use at the same time. Pass
+/// [`PrivateCluster::admin_url`] as [`StackOptions::admin_url`]. Stopped and
+/// removed on drop.
+pub struct PrivateCluster {
+    dir: PathBuf,
+    pub port: u16,
+}
+
+impl PrivateCluster {
+    pub fn start() -> PrivateCluster {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("ourvidz-e2e-cluster-{}-{port}", std::process::id()));
+        let cluster = PrivateCluster { dir, port };
+        cluster.pg_sh(&format!("pg_cluster_init {} postgres", cluster.dir.display()));
+        cluster.start_again();
+        cluster
+    }
+
+    /// Superuser URL of its `postgres` database.
+    pub fn admin_url(&self) -> String {
+        format!("postgresql://postgres:postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Start it (again, after a stop); returns once it accepts connections.
+    pub fn start_again(&self) {
+        self.pg_sh(&format!("pg_cluster_start {} {} '-c fsync=off -c synchronous_commit=off'", self.dir.display(), self.port));
+    }
+
+    /// Crash-stop it: `pg_ctl stop -m immediate`, every backend killed at
+    /// once with no shutdown checkpoint, as a crashed server or host leaves it.
+    pub fn crash_stop(&self) {
+        self.pg_sh(&format!("as_pg \"$PG_BIN/pg_ctl\" -D {}/data -m immediate -w stop >/dev/null", self.dir.display()));
+    }
+
+    fn pg_sh(&self, script: &str) {
+        let lib = repo_root().join("scripts/lib/pg.sh");
+        let status = Command::new("bash")
+            .arg("-c")
+            .arg(format!("set -e; source {}; {script}", lib.display()))
+            .status()
+            .expect("bash runs");
+        assert!(status.success(), "pg.sh: {script}");
+    }
+}
+
+impl Drop for PrivateCluster {
+    fn drop(&mut self) {
+        let lib = repo_root().join("scripts/lib/pg.sh");
+        let _ = Command::new("bash")
+            .arg("-c")
+            .arg(format!("source {}; pg_cluster_stop {}", lib.display(), self.dir.display()))
+            .status();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

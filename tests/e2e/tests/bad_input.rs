@@ -1,6 +1,6 @@
 //! Bad input, over real HTTP on the real stack.
 //!
-//! This file specifies how the four edge functions and the gateway in front of
+//! This file specifies how the edge functions and the gateway in front of
 //! them (`ourvidz up`) answer a hostile or careless client — ARCHITECTURE.md,
 //! "Edge function contracts" and "Security model":
 //!
@@ -23,7 +23,8 @@
 //!   gateway's 401; a validly signed token of the wrong kind is the function's
 //!   401/403, and a token naming a database role (`postgres`) never reaches
 //!   SQL;
-//! - CORS preflight answers with Supabase's headers;
+//! - CORS preflight is each function's own answer (the gateway forwards it
+//!   without a token), naming exactly the methods that function serves;
 //! - `Idempotency-Key` returns the same job, and the per-user cap on active
 //!   jobs is 429.
 //!
@@ -51,7 +52,7 @@ const GATEWAY_BODY_LIMIT: usize = 6 * 1024 * 1024;
 /// below fails loudly if the harness changes its secret.
 const STACK_SECRET: &[u8] = b"e2e-secret-e2e-secret-e2e-secret-e2e-secret";
 
-const FUNCTIONS: [&str; 4] = ["queue-job", "job-callback", "workspace-actions", "delete-workspace-item"];
+const FUNCTIONS: [&str; 5] = ["queue-job", "job-callback", "workspace-actions", "delete-workspace-item", "storage-drain"];
 
 fn now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_secs() as i64
@@ -783,7 +784,8 @@ async fn workspace_actions_refuses_bad_queries_and_bodies_with_json_4xx() {
         json!({"action": "discard", "asset_ids": [id], "tags": ["x"]}),
         json!({"action": "discard", "asset_ids": [id], "collection_id": id}),
         save(json!({"max_items": 5})),
-        json!({"action": "drain_storage_deletions", "asset_ids": [id]}),
+        // draining is the storage-drain function's job, not an action here
+        json!({"action": "drain_storage_deletions"}),
         // enum values not allowed
         json!({"action": "SAVE", "asset_ids": [id]}),
         json!({"action": "destroy", "asset_ids": [id]}),
@@ -808,11 +810,18 @@ async fn workspace_actions_refuses_bad_queries_and_bodies_with_json_4xx() {
     for body in &bad {
         api.json(Method::POST, "workspace-actions", t, body).await.error(400, "invalid_request");
     }
-    // The drainer's own bounds (service role, so the 400 is about the value).
+    api.json(Method::POST, "workspace-actions", Some(&service), &json!({"action": "drain_storage_deletions"}))
+        .await
+        .error(400, "invalid_request");
+    // The drainer's own bounds and shape (service role, so the 400 is about the value).
     for max_items in [json!(0), json!(1001), json!(-1), json!("5"), json!(1.5)] {
-        let body = json!({"action": "drain_storage_deletions", "max_items": max_items});
-        api.json(Method::POST, "workspace-actions", Some(&service), &body).await.error(400, "invalid_request");
+        let body = json!({"max_items": max_items});
+        api.json(Method::POST, "storage-drain", Some(&service), &body).await.error(400, "invalid_request");
     }
+    api.json(Method::POST, "storage-drain", Some(&service), &json!({"action": "drain_storage_deletions"}))
+        .await
+        .error(400, "invalid_request");
+    check_transport(&api, "storage-drain", Method::POST, &service, &json!({"max_items": 10}), "POST, OPTIONS").await;
 
     // The valid neighbours are served: an unknown id is a per-item not_found,
     // an unknown job 404, clear and drain work.
@@ -831,15 +840,8 @@ async fn workspace_actions_refuses_bad_queries_and_bodies_with_json_4xx() {
         .await
         .error(404, "not_found");
     api.json(Method::POST, "workspace-actions", t, &json!({"action": "clear"})).await.ok(200);
-    let drained = api
-        .json(
-            Method::POST,
-            "workspace-actions",
-            Some(&service),
-            &json!({"action": "drain_storage_deletions", "max_items": 1000}),
-        )
-        .await;
-    assert_eq!(drained.ok(200), &json!({"deleted": 0, "failed": 0}));
+    let drained = api.json(Method::POST, "storage-drain", Some(&service), &json!({"max_items": 1000})).await;
+    assert_eq!(drained.ok(200), &json!({"claimed": 0, "deleted": 0, "failed": 0}));
     // The queued job was left alone by all of it.
     assert_eq!(count(&stack, "select count(*) from jobs where status = 'queued'").await, 1);
 }
@@ -947,12 +949,7 @@ async fn forged_expired_and_wrong_role_tokens_are_refused_and_change_nothing() {
             body: Some(json!({"job_id": job, "status": "processing", "worker_id": "w-1"})),
             service: true,
         },
-        Endpoint {
-            method: Method::POST,
-            function: "workspace-actions",
-            body: Some(json!({"action": "drain_storage_deletions", "max_items": 10})),
-            service: true,
-        },
+        Endpoint { method: Method::POST, function: "storage-drain", body: Some(json!({"max_items": 10})), service: true },
     ];
     let call = |endpoint: &Endpoint, authorization: Option<String>| {
         let mut request = stack.request(endpoint.method.clone(), &format!("/functions/v1/{}", endpoint.function));
@@ -1313,12 +1310,20 @@ async fn another_users_ids_are_not_found_and_their_rows_and_objects_stay_untouch
 // --------------------------------------------------------------------- CORS
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_function_answers_cors_preflight_and_unknown_paths_with_json() {
+async fn every_function_answers_its_own_cors_preflight_and_unknown_paths_are_json() {
     let stack = Stack::start().await;
     let api = Api::new(&stack);
-    for function in FUNCTIONS {
+    // The gateway forwards a preflight to the function (it carries no token,
+    // and the gateway checks none for OPTIONS); the answer is the function's
+    // own: 204, naming exactly the methods that function serves.
+    for (function, served) in [
+        ("queue-job", "POST, OPTIONS"),
+        ("job-callback", "POST, OPTIONS"),
+        ("workspace-actions", "GET, POST, OPTIONS"),
+        ("delete-workspace-item", "POST, DELETE, OPTIONS"),
+        ("storage-drain", "POST, OPTIONS"),
+    ] {
         for method in ["POST", "GET", "DELETE"] {
-            // A browser's preflight carries no Authorization header.
             let response = stack
                 .request(Method::OPTIONS, &format!("/functions/v1/{function}"))
                 .header("origin", "https://app.example.com")
@@ -1328,15 +1333,22 @@ async fn every_function_answers_cors_preflight_and_unknown_paths_with_json() {
                 .await
                 .expect("a preflight answer");
             let what = format!("OPTIONS {function} ({method})");
-            assert!(response.status().is_success(), "{what}: {}", response.status());
+            assert_eq!(response.status(), StatusCode::NO_CONTENT, "{what}: the function's answer");
             let headers = response.headers();
             let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
             assert_eq!(get("access-control-allow-origin"), "*", "{what}");
             assert_eq!(get("access-control-allow-headers"), CORS_ALLOW_HEADERS, "{what}");
-            let methods = get("access-control-allow-methods");
-            assert!(methods.split(',').any(|m| m.trim() == method), "{what}: allow-methods {methods:?}");
+            assert_eq!(get("access-control-allow-methods"), served, "{what}");
         }
     }
+    let served_by: Vec<String> = stack
+        .log_lines()
+        .into_iter()
+        .filter(|line| line["method"] == "OPTIONS")
+        .map(|line| format!("{} {}", line["function"].as_str().unwrap_or("-"), line["status"]))
+        .collect();
+    assert_eq!(served_by.len(), 15, "every preflight reached a function: {served_by:?}");
+    assert!(served_by.iter().all(|line| line.ends_with(" 204") && !line.starts_with("- ")), "{served_by:?}");
     // No function there: the gateway's JSON 404, with CORS too.
     let token = stack.service_token();
     for path in ["nope", "queue-jobs", "queue_job", "Queue-Job"] {
