@@ -14,6 +14,11 @@
 //! answers carry `access-control-allow-origin: *`, so a browser can read why
 //! it was refused.
 //!
+//! The Supabase services behind the gateway get CORS as Supabase's Kong gives
+//! it to them ([`service_cors`]): supabase/storage leaves CORS to Kong ("kong
+//! should take care of cors", `src/app.ts`), and so do Realtime and Auth.
+//! `/rest/v1` answers CORS itself, as PostgREST does (crates/rest-api).
+//!
 //! Tokens are checked with the project's `ourvidz_jwt::Verifier` (the HS256
 //! secret and the JWKS's ES256/RS256 keys) and read with the project's one
 //! Bearer parser, `ourvidz_jwt::bearer_token`.
@@ -33,10 +38,11 @@ use std::time::Duration;
 
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use http::{header, HeaderMap, HeaderValue, StatusCode};
+use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use ourvidz_jwt::Verifier;
 use serde::Deserialize;
 use tokio::time::Instant;
+use tower_http::cors::{self, AllowHeaders, CorsLayer};
 
 /// Why `supabase/config.toml` cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -119,6 +125,28 @@ pub async fn read_body(
             }
         }
     }
+}
+
+/// Kong's `cors` plugin with its default configuration, as supabase/cli's
+/// `kong.yml` puts it in front of Storage, Realtime and Auth: any origin;
+/// a preflight answered here, allowing Kong's default methods and the
+/// headers the browser asked for; `access-control-allow-origin: *` on every
+/// other answer.
+pub fn service_cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(cors::Any)
+        .allow_methods([
+            Method::GET,
+            Method::HEAD,
+            Method::PUT,
+            Method::PATCH,
+            Method::POST,
+            Method::DELETE,
+            Method::OPTIONS,
+            Method::TRACE,
+            Method::CONNECT,
+        ])
+        .allow_headers(AllowHeaders::mirror_request())
 }
 
 /// Seconds a client is asked to wait before retrying a 503: an instance

@@ -236,8 +236,15 @@ async fn serve(
     let realtime = ourvidz_realtime::start(ourvidz_realtime::RealtimeConfig::new(db_url, verifier.clone()))
         .await
         .map_err(|e| StackError::Realtime(e.to_string()))?;
-    // The Supabase-compatible services, each mounted at its prefix.
-    let services = vec![("/storage/v1", storage), ("/realtime/v1", realtime.router()), ("/rest/v1", rest), (crate::keys::AUTH_PREFIX, crate::keys::router(jwks))];
+    // The Supabase-compatible services, each mounted at its prefix; the ones
+    // Supabase's Kong gives CORS to get it here (/rest/v1 answers its own).
+    let cors = crate::gateway::service_cors;
+    let services = vec![
+        ("/storage/v1", storage.layer(cors())),
+        ("/realtime/v1", realtime.router().layer(cors())),
+        ("/rest/v1", rest),
+        (crate::keys::AUTH_PREFIX, crate::keys::router(jwks).layer(cors())),
+    ];
 
     // The drain runs where the application serves it (a manifest without the
     // storage-drain function has nothing to schedule).

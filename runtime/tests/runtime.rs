@@ -291,6 +291,47 @@ async fn cors_preflight_reaches_the_function_without_a_token_and_its_answer_pass
 }
 
 #[tokio::test]
+async fn the_supabase_services_answer_a_browsers_preflight_and_their_answers_are_readable_cross_origin() {
+    let host = Host::shared();
+    let asked = "authorization, x-client-info, apikey, content-type, x-upsert";
+    // Storage, Realtime and Auth get Kong's cors plugin at the gateway;
+    // /rest/v1 answers as PostgREST does. A browser needs the same of each.
+    for (path, method) in [
+        ("/storage/v1/object/workspace-temp/a/b.png", "POST"),
+        ("/storage/v1/object/sign/workspace-temp", "POST"),
+        ("/storage/v1/object/workspace-temp", "DELETE"),
+        ("/realtime/v1/api/broadcast", "POST"),
+        ("/rest/v1/rpc/enqueue_job", "POST"),
+        ("/rest/v1/probe_tx", "PATCH"),
+        ("/auth/v1/.well-known/jwks.json", "GET"),
+    ] {
+        let response = client()
+            .request(reqwest::Method::OPTIONS, format!("{}{path}", host.url))
+            .header("origin", "http://localhost:3000")
+            .header("access-control-request-method", method)
+            .header("access-control-request-headers", asked)
+            .send()
+            .await
+            .unwrap();
+        let what = format!("OPTIONS {path} ({method})");
+        assert!(response.status().is_success(), "{what}: {}", response.status());
+        let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_lowercase();
+        assert_eq!(header("access-control-allow-origin"), "*", "{what}");
+        let methods = header("access-control-allow-methods");
+        assert!(methods.split(',').any(|m| m.trim() == method.to_lowercase()), "{what}: {methods}");
+        let headers = header("access-control-allow-headers");
+        for name in asked.split(", ") {
+            assert!(headers.split(',').any(|h| h.trim() == name), "{what}: {name} not in {headers}");
+        }
+    }
+    // Their answers themselves are readable cross-origin.
+    for path in ["/storage/v1/bucket", "/auth/v1/.well-known/jwks.json", "/rest/v1/"] {
+        let response = client().get(format!("{}{path}", host.url)).header("origin", "http://localhost:3000").send().await.unwrap();
+        assert_eq!(response.headers()["access-control-allow-origin"], "*", "GET {path}");
+    }
+}
+
+#[tokio::test]
 async fn oversize_body_is_a_json_413() {
     let host = Host::shared();
     let limit = 1 << 20;
