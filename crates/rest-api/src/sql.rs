@@ -373,52 +373,49 @@ pub fn read_query(schema: &str, node: &ReadNode, source: Source<'_>, parent: Opt
             sql.push(&if embed.inner { format!("{agg} IS NOT NULL") } else { "TRUE".to_owned() });
         }
     }
-    let mut conditions = 0;
-    let mut and = |sql: &mut Sql| {
-        sql.push(if conditions == 0 { " WHERE " } else { " AND " });
-        conditions += 1;
-    };
-    for tree in &node.logic {
-        and(&mut sql);
-        logic(&mut sql, schema, node, qualifier, tree, false);
-    }
-    if let Some((parent, embed)) = parent {
-        for condition in join_conditions(embed, parent) {
-            and(&mut sql);
-            sql.push(&condition);
-        }
-    }
+    where_clause(&mut sql, schema, node, parent, false);
     order_by(&mut sql, node, qualifier, &node.order);
     limit_offset(&mut sql, &node.range);
     sql
 }
 
-/// The count query of a node (PostgREST's `readPlanToCountQuery`): its filters,
-/// and EXISTS for inner-joined embeddings.
-pub fn count_query(schema: &str, node: &ReadNode, source: Source<'_>, parent: Option<(&str, &Embed)>) -> Sql {
+/// A node's WHERE: its filters and the join to its parent. A count (`count`)
+/// tests embeddings with EXISTS and keeps only rows whose inner-joined
+/// embeddings match, as the read's INNER JOINs do.
+fn where_clause(sql: &mut Sql, schema: &str, node: &ReadNode, parent: Option<(&str, &Embed)>, count: bool) {
     let qualifier = node.sql_alias.as_str();
-    let mut sql = Sql::default();
-    sql.push("SELECT 1");
-    from(&mut sql, schema, node, source);
     let mut conditions = 0;
     let mut and = |sql: &mut Sql| {
         sql.push(if conditions == 0 { " WHERE " } else { " AND " });
         conditions += 1;
     };
     for tree in &node.logic {
-        and(&mut sql);
-        logic(&mut sql, schema, node, qualifier, tree, true);
+        and(sql);
+        logic(sql, schema, node, qualifier, tree, count);
     }
     if let Some((parent, embed)) = parent {
         for condition in join_conditions(embed, parent) {
-            and(&mut sql);
+            and(sql);
             sql.push(&condition);
         }
     }
-    for embed in node.embeds.iter().filter(|e| e.inner) {
-        and(&mut sql);
-        sql.push("EXISTS (").append(count_query(schema, &embed.node, Source::Table(&embed.node.relation), Some((qualifier, embed)))).push(" )");
+    if count {
+        for embed in node.embeds.iter().filter(|e| e.inner) {
+            and(sql);
+            sql.push("EXISTS (")
+                .append(count_query(schema, &embed.node, Source::Table(&embed.node.relation), Some((qualifier, embed))))
+                .push(" )");
+        }
     }
+}
+
+/// The count query of a node (PostgREST's `readPlanToCountQuery`): its filters,
+/// and EXISTS for inner-joined embeddings.
+pub fn count_query(schema: &str, node: &ReadNode, source: Source<'_>, parent: Option<(&str, &Embed)>) -> Sql {
+    let mut sql = Sql::default();
+    sql.push("SELECT 1");
+    from(&mut sql, schema, node, source);
+    where_clause(&mut sql, schema, node, parent, true);
     sql
 }
 
