@@ -475,7 +475,7 @@ mod tests {
         // Nothing listens on port 1: the pool cannot connect.
         let config: tokio_postgres::Config = "host=127.0.0.1 port=1 user=postgres".parse().unwrap();
         let pool = crate::db::pool(config, 1).unwrap();
-        let err = RestError::from_pool(pool.get().await.err().expect("port 1 refuses"));
+        let err = RestError::from_pool(pool.get().await.expect_err("port 1 refuses"));
         assert_eq!(err.body()["code"], "PGRST000");
         let response = err.into_response();
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);

@@ -330,14 +330,7 @@ impl Parser {
     }
 
     fn rest_starts_with(&self, s: &str) -> bool {
-        let mut i = self.pos;
-        for c in s.chars() {
-            if self.chars.get(i) != Some(&c) {
-                return false;
-            }
-            i += 1;
-        }
-        true
+        (self.pos..).zip(s.chars()).all(|(i, c)| self.chars.get(i) == Some(&c))
     }
 
     fn fail<T>(&self, expecting: &str) -> Parsed<T> {
