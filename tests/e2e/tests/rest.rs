@@ -262,10 +262,12 @@ async fn every_sql_api_function_answers_through_rpc_as_through_its_edge_function
     let function = stack.call(Method::POST, "workspace-actions", Some(&alice_token), Some(json!({"action": "clear"}))).await;
     assert_eq!((status, &cleared["failed"]), (200, &json!([])), "{cleared}");
     assert_eq!(function.status, StatusCode::OK, "{:?}", function.body);
-    // Cleared away, the failed job is nothing of alice's to delete any more, on either path.
+    // Deleting the (dismissed) failed job: once through RPC; then it is nothing of alice's on either path.
     let (status, deleted) = run(client.rpc("delete_workspace_items", json!({"job_id": job_id}).to_string()).auth(&alice_token)).await;
+    assert_eq!(status, 200, "{deleted}");
     let function = stack.call(Method::POST, "delete-workspace-item", Some(&alice_token), Some(json!({"job_id": job_id}))).await;
-    assert_eq!((status, rpc_status(&deleted)), (function.status.as_u16(), Some("PT404")), "{deleted} / {:?}", function.body);
+    let (status, again) = run(client.rpc("delete_workspace_items", json!({"job_id": job_id}).to_string()).auth(&alice_token)).await;
+    assert_eq!((status, rpc_status(&again)), (function.status.as_u16(), Some("PT404")), "{again} / {:?}", function.body);
 
     // The outbox and maintenance functions: the service role's; users are refused.
     let (status, deletions) = run(client.rpc("claim_storage_deletions", json!({"max_items": 100}).to_string()).auth(&service)).await;
@@ -288,4 +290,81 @@ async fn every_sql_api_function_answers_through_rpc_as_through_its_edge_function
     }
     let (status, body) = run(client.rpc("enqueue_job", "{}").auth(&stack.token("anon", None, 60))).await;
     assert_eq!((status, rpc_status(&body)), (404, Some("PGRST202")), "no function takes no arguments: {body}");
+}
+
+/// A library row of `user`, written as superuser (the save flow is covered by flow.rs).
+async fn library_item(stack: &Stack, user: Uuid, name: &str) -> String {
+    let id: Uuid = stack
+        .sql()
+        .await
+        .query_one(
+            "insert into user_library (user_id, asset_type, storage_path, file_size_bytes, mime_type, original_prompt, model_used)
+             values ($1, 'image', $2, 100, 'image/png', 'a fox', 'sdxl') returning id",
+            &[&user, &format!("{user}/{name}.png")],
+        )
+        .await
+        .expect("a library row")
+        .get(0);
+    id.to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_library_api_answers_through_rpc_with_its_statuses() {
+    let stack = Stack::start().await;
+    let alice = stack.new_user().await;
+    let bob = stack.new_user().await;
+    let (alice_token, bob_token) = (stack.user_token(alice), stack.user_token(bob));
+    let client = rest(&stack);
+    let (first, second) = (library_item(&stack, alice, "one").await, library_item(&stack, alice, "two").await);
+    let theirs = library_item(&stack, bob, "theirs").await;
+
+    let (status, foxes) = run(client.rpc("create_collection", json!({"name": "Foxes"}).to_string()).auth(&alice_token)).await;
+    assert_eq!((status, foxes["name"].as_str()), (200, Some("Foxes")), "{foxes}");
+    let foxes_id = foxes["id"].as_str().expect("collection id").to_owned();
+    let (status, taken) = run(client.rpc("create_collection", json!({"name": "foxes"}).to_string()).auth(&alice_token)).await;
+    assert_eq!((status, rpc_status(&taken)), (409, Some("PT409")), "{taken}");
+    let (_, owls) = run(client.rpc("create_collection", json!({"name": "Owls"}).to_string()).auth(&bob_token)).await;
+    let (status, refused) = run(
+        client.rpc("update_collection", json!({"collection_id": owls["id"], "name": "Mine"}).to_string()).auth(&alice_token),
+    )
+    .await;
+    assert_eq!((status, rpc_status(&refused)), (404, Some("PT404")), "another user's collection is not found");
+
+    let changes = json!({"item_ids": [first, theirs], "changes": {"is_favorite": true, "collection_id": foxes_id}});
+    let (status, updated) = run(client.rpc("update_library_items", changes.to_string()).auth(&alice_token)).await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(updated["updated"], json!([first]));
+    assert_eq!(updated["failed"], json!([{"id": theirs, "error": "not_found"}]));
+
+    let (status, page) = run(client.rpc("list_library", json!({"page_size": 10}).to_string()).auth(&alice_token)).await;
+    assert_eq!(status, 200, "{page}");
+    let mut ids: Vec<&str> = page["items"].as_array().expect("items").iter().map(|i| i["id"].as_str().expect("id")).collect();
+    ids.sort();
+    let mut mine = vec![first.as_str(), second.as_str()];
+    mine.sort();
+    assert_eq!(ids, mine);
+    let (_, favourites) = run(client.rpc("list_library", json!({"is_favorite": true}).to_string()).auth(&alice_token)).await;
+    assert_eq!(favourites["items"][0]["id"], first.as_str(), "{favourites}");
+    assert_eq!(favourites["items"][0]["collection_id"], foxes_id.as_str());
+    let (status, refused) = run(client.rpc("list_library", json!({"page_size": 0}).to_string()).auth(&alice_token)).await;
+    assert_eq!((status, rpc_status(&refused)), (400, Some("PT400")));
+    let (status, collections) = run(client.rpc("list_collections", "{}").auth(&alice_token)).await;
+    assert_eq!((status, collections["collections"].as_array().map(Vec::len)), (200, Some(1)), "{collections}");
+    let (status, stats) = run(client.rpc("asset_statistics", "{}").auth(&alice_token)).await;
+    assert_eq!((status, stats["library"]["total"]["count"].as_i64()), (200, Some(2)), "{stats}");
+
+    let (status, lineage) = run(client.rpc("asset_lineage", json!({"asset_id": theirs}).to_string()).auth(&alice_token)).await;
+    assert_eq!((status, rpc_status(&lineage)), (404, Some("PT404")), "{lineage}");
+    let stranger = Uuid::new_v4();
+    for function in ["dismiss_workspace_items", "restore_workspace_items"] {
+        let (status, body) = run(client.rpc(function, json!({"job_id": stranger}).to_string()).auth(&alice_token)).await;
+        assert_eq!((status, rpc_status(&body)), (404, Some("PT404")), "{function}: {body}");
+    }
+
+    let (status, deleted) = run(client.rpc("delete_library_items", json!({"item_ids": [second, theirs]}).to_string()).auth(&alice_token)).await;
+    assert_eq!((status, &deleted["deleted"]), (200, &json!([second])), "{deleted}");
+    let (status, dropped) = run(client.rpc("delete_collection", json!({"collection_id": foxes_id}).to_string()).auth(&alice_token)).await;
+    assert_eq!((status, dropped["items_kept"].as_i64()), (200, Some(1)), "{dropped}");
+    let (_, bobs) = run(client.rpc("list_library", "{}").auth(&bob_token)).await;
+    assert_eq!(bobs["items"].as_array().map(Vec::len), Some(1), "bob's library is untouched: {bobs}");
 }
