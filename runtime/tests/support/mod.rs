@@ -53,37 +53,41 @@ pub fn app_dir() -> &'static Path {
     })
 }
 
-/// Run SQL on `url` with a throwaway tokio runtime.
-pub fn sql(url: &str, statements: &str) {
+/// Run `work` with a connection to `url`, on a throwaway tokio runtime of
+/// its own thread, so sync helpers and async tests can both call it.
+fn on_db<T, F>(url: &str, work: F) -> T
+where
+    T: Send + 'static,
+    F: FnOnce(tokio_postgres::Client) -> std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>> + Send + 'static,
+{
     let url = url.to_owned();
-    let statements = statements.to_owned();
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         runtime.block_on(async {
             let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.expect("connect to test Postgres");
             tokio::spawn(connection);
-            client.batch_execute(&statements).await.expect("SQL runs");
-        })
-    })
-    .join()
-    .unwrap();
-}
-
-/// The first column of the first row of `query` on `url`, as text.
-pub fn query_scalar(url: &str, query: &str) -> String {
-    let url = url.to_owned();
-    let query = query.to_owned();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        runtime.block_on(async {
-            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.expect("connect to test Postgres");
-            tokio::spawn(connection);
-            let row = client.query_one(&format!("select ({query})::text"), &[]).await.expect("query runs");
-            row.get::<_, Option<String>>(0).unwrap_or_default()
+            work(client).await
         })
     })
     .join()
     .unwrap()
+}
+
+/// Run SQL statements on `url`.
+pub fn sql(url: &str, statements: &str) {
+    let statements = statements.to_owned();
+    on_db(url, move |client| Box::pin(async move { client.batch_execute(&statements).await.expect("SQL runs") }))
+}
+
+/// The first column of the first row of `query` on `url`, as text.
+pub fn query_scalar(url: &str, query: &str) -> String {
+    let query = format!("select ({query})::text");
+    on_db(url, move |client| {
+        Box::pin(async move {
+            let row = client.query_one(&query, &[]).await.expect("query runs");
+            row.get::<_, Option<String>>(0).unwrap_or_default()
+        })
+    })
 }
 
 /// Give a fresh database what the stack expects of it: Supabase's roles and
