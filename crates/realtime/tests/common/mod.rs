@@ -9,7 +9,7 @@
 //! `authenticated`, so it must never reach a user's event.
 #![allow(dead_code)]
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use ourvidz_realtime::{Limits, Realtime, RealtimeConfig};
@@ -40,49 +40,14 @@ create publication supabase_realtime for table public.notes;
 
 static DATABASE: OnceCell<String> = OnceCell::const_new();
 
-pub fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
-}
-
-fn with_dbname(url: &str, dbname: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let after_scheme = base.find("://").expect("OURVIDZ_TEST_PG is a URL") + 3;
-    let base = match base[after_scheme..].find('/') {
-        Some(slash) => &base[..after_scheme + slash],
-        None => base,
-    };
-    match query {
-        Some(query) => format!("{base}/{dbname}?{query}"),
-        None => format!("{base}/{dbname}"),
-    }
-}
-
-pub async fn connect(url: &str) -> tokio_postgres::Client {
-    let (client, connection) =
-        tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
-    tokio::spawn(connection);
-    client
-}
+pub use ourvidz_test_support::{connect, now};
 
 /// The URL of this binary's database, created on first use.
 pub async fn database() -> String {
     DATABASE
         .get_or_init(|| async {
-            let admin_url = std::env::var("OURVIDZ_TEST_PG").expect(
-                "OURVIDZ_TEST_PG is not set: these tests need a Postgres 15 superuser URL of a cluster with \
-                 wal_level=logical and wal2json, e.g. the one `scripts/test.sh native` starts",
-            );
-            let name = format!("ourvidz_realtime_{}", uuid::Uuid::new_v4().simple());
-            connect(&admin_url).await.batch_execute(&format!("create database {name}")).await.unwrap();
-            let url = with_dbname(&admin_url, &name);
-            let db = connect(&url).await;
-            let bootstrap = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pg_extension/bootstrap/supabase_compat.sql");
-            db.batch_execute(&std::fs::read_to_string(&bootstrap).expect("read the Supabase bootstrap")).await.expect("bootstrap");
-            db.batch_execute(FIXTURES).await.expect("fixtures");
-            url
+            let admin = ourvidz_test_support::admin_url(" of a cluster with wal_level=logical and wal2json");
+            ourvidz_test_support::fresh_database(&admin, "ourvidz_realtime", FIXTURES).await
         })
         .await
         .clone()

@@ -9,8 +9,6 @@
 //! jsonb, raising PTxxx, setting response headers).
 #![allow(dead_code)]
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use axum::Router;
 use ourvidz_rest_api::{router, RestConfig};
 use serde_json::Value;
@@ -93,43 +91,14 @@ grant execute on all functions in schema public to authenticated, service_role;
 
 static DATABASE: OnceCell<String> = OnceCell::const_new();
 
-pub fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
-}
-
-fn with_dbname(url: &str, dbname: &str) -> String {
-    match url.rsplit_once('/') {
-        Some((base, _)) => format!("{base}/{dbname}"),
-        None => panic!("OURVIDZ_TEST_PG is not a postgresql:// URL with a database: {url}"),
-    }
-}
-
-pub async fn connect(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
-    tokio::spawn(connection);
-    client
-}
+pub use ourvidz_test_support::{connect, now};
 
 /// The URL of this binary's database, created on first use.
 pub async fn database() -> String {
     DATABASE
         .get_or_init(|| async {
-            let admin_url = std::env::var("OURVIDZ_TEST_PG").expect(
-                "OURVIDZ_TEST_PG is not set: these tests need a Postgres 15 superuser URL, e.g. \
-                 postgresql://postgres:postgres@127.0.0.1:54331/postgres",
-            );
-            let name = format!("ourvidz_rest_{}", uuid::Uuid::new_v4().simple());
-            connect(&admin_url).await.batch_execute(&format!("create database {name}")).await.unwrap();
-            let url = with_dbname(&admin_url, &name);
-            let db = connect(&url).await;
-            let bootstrap = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pg_extension/bootstrap/supabase_compat.sql");
-            db.batch_execute(&std::fs::read_to_string(&bootstrap).expect("read the Supabase bootstrap"))
-                .await
-                .expect("apply the Supabase bootstrap");
-            db.batch_execute(FIXTURES).await.expect("create the fixtures");
-            url
+            let admin = ourvidz_test_support::admin_url("");
+            ourvidz_test_support::fresh_database(&admin, "ourvidz_rest", FIXTURES).await
         })
         .await
         .clone()

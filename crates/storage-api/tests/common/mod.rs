@@ -15,7 +15,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::Router;
 use ourvidz_storage_api::{router, StorageConfig};
@@ -74,57 +74,14 @@ create constraint trigger refuse_at_commit after insert or update or delete on s
 
 static DATABASE: OnceCell<String> = OnceCell::const_new();
 
-pub fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
-}
-
-/// `url` with its database name replaced (URL or key=value form).
-fn with_dbname(url: &str, dbname: &str) -> String {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let (base, query) = match url.split_once('?') {
-            Some((base, query)) => (base, Some(query)),
-            None => (url, None),
-        };
-        let after_scheme = base.find("://").unwrap() + 3;
-        let base = match base[after_scheme..].find('/') {
-            Some(slash) => &base[..after_scheme + slash],
-            None => base,
-        };
-        match query {
-            Some(query) => format!("{base}/{dbname}?{query}"),
-            None => format!("{base}/{dbname}"),
-        }
-    } else {
-        format!("{url} dbname={dbname}")
-    }
-}
-
-async fn connect(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
-    tokio::spawn(connection);
-    client
-}
+pub use ourvidz_test_support::{connect, now};
 
 /// The URL of this binary's database, created on first use.
 pub async fn database() -> String {
     DATABASE
         .get_or_init(|| async {
-            let admin_url = std::env::var("OURVIDZ_TEST_PG").expect(
-                "OURVIDZ_TEST_PG is not set: these tests need a Postgres 15 superuser URL, e.g. \
-                 postgresql://postgres:postgres@127.0.0.1:54331/postgres",
-            );
-            let name = format!("ourvidz_storage_{}", uuid::Uuid::new_v4().simple());
-            connect(&admin_url).await.batch_execute(&format!("create database {name}")).await.unwrap();
-            let url = with_dbname(&admin_url, &name);
-            let db = connect(&url).await;
-            let bootstrap = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pg_extension/bootstrap/supabase_compat.sql");
-            db.batch_execute(&std::fs::read_to_string(&bootstrap).expect("read the Supabase bootstrap"))
-                .await
-                .expect("apply the Supabase bootstrap");
-            db.batch_execute(FIXTURES).await.expect("create test buckets and policies");
-            url
+            let admin = ourvidz_test_support::admin_url("");
+            ourvidz_test_support::fresh_database(&admin, "ourvidz_storage", FIXTURES).await
         })
         .await
         .clone()
