@@ -1,6 +1,7 @@
 //! The `ourvidz` command line: `up` (the whole local stack in the
-//! foreground), `status`, `stop`, and `token` (dev JWTs signed with the
-//! project's HS256 secret or the stack's ES256 key). Paths default to the
+//! foreground), `status`, `stop`, `token` (dev JWTs signed with the
+//! project's HS256 secret or the stack's ES256 key) and `link` (a sign-in
+//! link for the app page, as a user made in the running stack's database). Paths default to the
 //! project the current directory is in (the nearest ancestor with
 //! `functions/spin.toml`).
 
@@ -47,6 +48,23 @@ enum Command {
     /// Print an access token signed with the project's HS256 secret or
     /// with the stack's ES256 key (the one its JWKS publishes).
     Token(Token),
+    /// Print a link that opens the app page of the running stack signed in
+    /// as the user with this email (made in auth.users if there is none).
+    Link(Link),
+}
+
+#[derive(clap::Args)]
+struct Link {
+    #[command(flatten)]
+    paths: Paths,
+    /// The user's email; another email is another user, side by side.
+    #[arg(long, default_value = stack::DEMO_EMAIL)]
+    email: String,
+    /// Lifetime of the link's token in seconds.
+    #[arg(long, default_value_t = stack::SIGN_IN_TTL_SECONDS)]
+    ttl: i64,
+    #[command(flatten)]
+    secret: Secret,
 }
 
 #[derive(clap::Args)]
@@ -158,6 +176,7 @@ pub fn run() -> ExitCode {
         Command::Status(paths) => status(&paths),
         Command::Stop(paths) => stop(&paths),
         Command::Token(token) => mint(&token),
+        Command::Link(link) => sign_in_link(&link),
     };
     match result {
         Ok(code) => code,
@@ -276,6 +295,23 @@ fn stop(paths: &Paths) -> Result<ExitCode, String> {
         stack::db_script(&project, &home, "stop").map_err(|e| e.to_string())?;
         println!("stopped the database");
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn sign_in_link(link: &Link) -> Result<ExitCode, String> {
+    let home = home(&link.paths, &project_dir(&link.paths));
+    let state = StackState::read(&home)
+        .filter(StackState::is_running)
+        .ok_or_else(|| format!("no stack is running in {}: start one with `ourvidz up`", home.display()))?;
+    if link.ttl <= 0 {
+        return Err("--ttl must be positive".into());
+    }
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start tokio: {e}"))?;
+    let secret = link.secret.jwt_secret.as_bytes();
+    let url = runtime
+        .block_on(stack::sign_in_link(&state.api_url, &state.db_url, &link.email, secret, link.ttl))
+        .map_err(|e| e.to_string())?;
+    println!("{url}");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,6 +1,7 @@
 //! The HTTP server of the local stack (axum): `GET /health`, the Storage API
-//! nested at `/storage/v1`, and every other path routed to the Spin
-//! components by the manifest's triggers, behind the gateway rules.
+//! nested at `/storage/v1`, the app page (`web/`) at `/`, and every other path
+//! routed to the Spin components by the manifest's triggers, behind the
+//! gateway rules.
 //!
 //! Per function request: `verify_jwt` is enforced, except for `OPTIONS` (the
 //! CORS preflight, which the function answers itself, as on Supabase); the
@@ -15,6 +16,7 @@
 use std::io::Write;
 use std::net::SocketAddr;
 use std::future::Future;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,6 +28,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use http::{header, HeaderName, HeaderValue, Method};
 use http_body_util::Full;
+use tower_http::services::{ServeDir, ServeFile};
 
 use crate::engine::{InvokeError, Runtime};
 use crate::gateway::{self, GatewayConfig, GatewayError};
@@ -55,15 +58,28 @@ struct ServedBy(String);
 #[derive(Clone)]
 struct ErrorDetail(String);
 
-/// The whole application: health, the Supabase-compatible services mounted
-/// at their prefixes (`/storage/v1`, ...), the functions for every other
-/// path, and request logging around all of it.
-pub fn router(app: Arc<AppState>, services: Vec<(&'static str, Router)>) -> Router {
-    let mut router = Router::new().route("/health", get(health)).fallback(functions).with_state(app);
+/// The whole application: health, the app `page`, the Supabase-compatible
+/// services mounted at their prefixes (`/storage/v1`, ...), the functions for
+/// every other path, and request logging around all of it.
+pub fn router(app: Arc<AppState>, services: Vec<(&'static str, Router)>, page: Router) -> Router {
+    let mut router = Router::new().route("/health", get(health)).fallback(functions).with_state(app).merge(page);
     for (prefix, service) in services {
-        router = router.nest(prefix, service);
+        // As a service, not a nested Router: `nest` turns the service's `/`
+        // into the bare prefix, so `/rest/v1/` would reach the functions' 404.
+        router = router.nest_service(prefix, service);
     }
     router.layer(middleware::from_fn(log_request))
+}
+
+/// The app page as static files of the `web` folder, for GET and HEAD:
+/// `/` is its index.html, `/app/...` its modules and styles, and
+/// `/vendor/supabase.js` the browser build of the supabase-js that
+/// web/package.json pins (installed by scripts/setup.sh).
+pub fn page(web: &Path) -> Router {
+    Router::new()
+        .route_service("/", ServeFile::new(web.join("index.html")))
+        .nest_service("/app", ServeDir::new(web.join("app")))
+        .route_service("/vendor/supabase.js", ServeFile::new(web.join("node_modules/@supabase/supabase-js/dist/umd/supabase.js")))
 }
 
 async fn health(State(app): State<Arc<AppState>>) -> Json<serde_json::Value> {

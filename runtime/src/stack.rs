@@ -7,7 +7,9 @@
 //! the reference worker (supervised: restarted with backoff when it dies) and
 //! the scheduled storage-deletion drain, print the URLs and keys, and serve
 //! until Ctrl-C or SIGTERM; then stop in reverse order and leave the data in
-//! place.
+//! place. With no auth server locally, `up` also makes (once) a demo user and
+//! prints a sign-in link for the app page: the page's URL with an access
+//! token in its fragment, as Supabase's implicit grant redirects.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -28,6 +30,12 @@ use crate::worker::{Supervisor, WorkerEnv};
 
 /// Expiry of the demo anon and service_role keys, as `supabase start` mints them.
 const DEMO_KEY_EXPIRY: i64 = 1_983_812_996;
+
+/// The user `up` signs the page in as.
+pub const DEMO_EMAIL: &str = "demo@example.com";
+
+/// How long a sign-in link's token lasts (`ourvidz link` makes a new one).
+pub const SIGN_IN_TTL_SECONDS: i64 = 24 * 3600;
 
 /// Everything `up` is told.
 pub struct UpOptions {
@@ -69,6 +77,8 @@ pub enum StackError {
     Realtime(String),
     #[error("the REST API cannot start: {0}")]
     Rest(String),
+    #[error("the sign-in user cannot be made: {0}")]
+    SignIn(String),
     #[error(transparent)]
     SigningKey(#[from] crate::keys::KeyFileError),
     #[error("the JWKS cannot be used: {0}")]
@@ -233,6 +243,7 @@ async fn serve(
     .await
     .map_err(|e| StackError::Rest(e.to_string()))?;
     publish_to_realtime(db_url).await?;
+    let sign_in = sign_in_link(&api_url, db_url, DEMO_EMAIL, secret, SIGN_IN_TTL_SECONDS).await?;
     let realtime = ourvidz_realtime::start(ourvidz_realtime::RealtimeConfig::new(db_url, verifier.clone()))
         .await
         .map_err(|e| StackError::Realtime(e.to_string()))?;
@@ -241,7 +252,8 @@ async fn serve(
     let cors = crate::gateway::service_cors;
     let services = vec![
         ("/storage/v1", storage.layer(cors())),
-        ("/realtime/v1", realtime.router().layer(cors())),
+        // Realtime's other paths answer the JSON 404 they got when they fell through to the functions.
+        ("/realtime/v1", realtime.router().fallback(|| async { crate::gateway::GatewayError::NotFound }).layer(cors())),
         ("/rest/v1", rest),
         (crate::keys::AUTH_PREFIX, crate::keys::router(jwks).layer(cors())),
     ];
@@ -259,7 +271,7 @@ async fn serve(
             verifier,
         },
     });
-    let router = crate::server::router(app, services);
+    let router = crate::server::router(app, services, crate::server::page(&options.project.join("web")));
 
     let state = StackState {
         pid: std::process::id(),
@@ -280,6 +292,9 @@ async fn serve(
     println!("        anon key: {anon_key}");
     println!("service_role key: {service_role_key}");
     println!("            JWKS: {api_url}{}", crate::keys::JWKS_PATH);
+    println!("        Page URL: {api_url}/");
+    println!("    Sign-in link: {sign_in}");
+    println!("                 ({DEMO_EMAIL}, valid {} h; `ourvidz link [--email ...]` makes another)", SIGN_IN_TTL_SECONDS / 3600);
     println!();
 
     let worker_env = WorkerEnv { supabase_url: &api_url, anon_key: &anon_key, service_role_key: &service_role_key };
@@ -304,6 +319,34 @@ async fn serve(
         worker.stop().await;
     }
     Ok(())
+}
+
+/// A link that signs the app page at `api_url` in as the user with `email`
+/// (made in auth.users if there is none): an access token for `ttl_seconds`,
+/// signed with the project's secret, in the URL fragment (never sent to a
+/// server), as Supabase's implicit grant redirects to an app.
+pub async fn sign_in_link(api_url: &str, db_url: &str, email: &str, secret: &[u8], ttl_seconds: i64) -> Result<String, StackError> {
+    let failed = |e: tokio_postgres::Error| StackError::SignIn(e.to_string());
+    let (client, connection) = tokio_postgres::connect(db_url, tokio_postgres::NoTls).await.map_err(failed)?;
+    let connection = tokio::spawn(connection);
+    let row = client
+        .query_one(
+            "with existing as (select id from auth.users where email = $1 order by created_at, id limit 1),
+                  created as (insert into auth.users (id, email, aud, role)
+                              select gen_random_uuid(), $1, 'authenticated', 'authenticated'
+                              where not exists (select from existing)
+                              returning id)
+             select id from existing union all select id from created",
+            &[&email],
+        )
+        .await;
+    drop(client);
+    let _ = connection.await;
+    let user: uuid::Uuid = row.map_err(failed)?.get(0);
+    let mut claims = ourvidz_jwt::access_token_claims("authenticated", Some(&user.to_string()), chrono::Utc::now().timestamp(), ttl_seconds);
+    claims.insert("email".into(), Value::from(email));
+    let token = ourvidz_jwt::sign(&claims, secret);
+    Ok(format!("{api_url}/#access_token={token}&token_type=bearer&expires_in={ttl_seconds}"))
 }
 
 /// Make sure the `supabase_realtime` publication exists, as Supabase's image
