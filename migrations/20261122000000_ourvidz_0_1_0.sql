@@ -6,18 +6,22 @@
 
 -- The extensions the database builds on, where Supabase keeps them.
 --
--- pg_trgm (Postgres contrib, offered by every Supabase project) indexes the
--- substring and fuzzy matches of the library and workspace search
--- (search.sql). Supabase installs extensions into schema `extensions`. The
--- extension build declares pg_trgm in ourvidz.control (`requires`), so it is
--- installed before this runs, in whatever schema its installer chose (the
--- compatibility bootstrap and Supabase: `extensions`; `create extension ourvidz
--- cascade`: `public`); the pure-SQL build turns it on here when a project has
--- not yet.
+-- Both are Postgres contrib, offered by every Supabase project: pg_trgm
+-- indexes the substring and fuzzy matches of the library search (search.sql);
+-- btree_gin lets those GIN indexes lead with user_id, so a search reads only
+-- the caller's entries. Supabase installs extensions into schema
+-- `extensions`. The extension build declares both in ourvidz.control
+-- (`requires`), so they are installed before this runs, in whatever schema
+-- their installer chose (the compatibility bootstrap and Supabase:
+-- `extensions`; `create extension ourvidz cascade`: `public`); the pure-SQL
+-- build turns them on here when a project has not yet.
 do $$
 begin
     if not exists (select 1 from pg_catalog.pg_extension where extname = 'pg_trgm') then
         create extension pg_trgm with schema extensions;
+    end if;
+    if not exists (select 1 from pg_catalog.pg_extension where extname = 'btree_gin') then
+        create extension btree_gin with schema extensions;
     end if;
 end
 $$;
@@ -700,23 +704,37 @@ grant execute on all functions in schema ourvidz_private to authenticated, servi
 
 -- Search: what a search box finds in the library and the workspace.
 --
--- One search string matches a text three ways, any of which is enough:
---   * full text: the words, stemmed (English), as a web search reads them
---     (`websearch_to_tsquery`: "quoted phrases", `or`, `-word`) — against a
---     stored document with a GIN index in the library (user_library's
---     search_document), computed per row in the small per-user workspace;
---   * substring: the string anywhere in the text, ignoring case (ILIKE,
---     served by pg_trgm's trigram GIN index in the library);
---   * fuzzy: the string close to a word of the text — a typo
---     (pg_trgm's word similarity `<%`, same index).
--- Substring and fuzzy need min_substring_chars() characters (trigrams).
--- Relevance is the full-text rank (ts_rank_cd) plus the word similarity.
+-- A search string is matched against a text — a library item's title and
+-- prompt, a workspace asset's prompt — in stages, each tried only when the one
+-- before found nothing at all (search_matches()):
+--   1. words: full text, the words stemmed (English) as a web search reads
+--      them (`websearch_to_tsquery`: "quoted phrases", `or`, `-word`), against
+--      a stored document with a GIN index in the library (user_library's
+--      search_document), computed per row in the small per-user workspace;
+--   2. substring: the string anywhere in the text, ignoring case (ILIKE,
+--      served by pg_trgm's trigram GIN index in the library), for a part of a
+--      word ("ount" finds "mountain");
+--   3. fuzzy: the string close to a word of the text (pg_trgm's word
+--      similarity `<%`, same index), for a typo ("mountian").
+-- Staged rather than all at once because the later stages cost more per row
+-- and match more loosely: in a 100,000-item library, every search would
+-- otherwise pay for trigram matching and drag in near misses next to its
+-- real matches. Substring and fuzzy need min_substring_chars() characters
+-- (trigrams). Relevance is the full-text rank (ts_rank_cd) of a words match,
+-- the word similarity of the others. A listing says which stage answered
+-- (`match`), and its cursor keeps to that stage.
 --
 -- The predicate and the rank are SQL functions the planner inlines into the
 -- listing queries, so the indexes apply. The listing functions plan with the
--- actual arguments (plan_cache_mode = force_custom_plan): a part of the search
--- that does not apply (no words, a string too short) folds away instead of
--- becoming a condition no index can serve.
+-- actual arguments (plan_cache_mode = force_custom_plan): the stages not
+-- tried, and a part that does not apply (no words, a string too short), fold
+-- away instead of becoming conditions no index can serve.
+
+-- The stages, in the order they are tried.
+create function ourvidz_private.search_matches()
+returns text[]
+language sql immutable parallel safe
+as $$ select '{words,substring,fuzzy}'::text[] $$;
 
 -- The search as given (trimmed), NULL for none or a blank one, or PT400.
 create function ourvidz_private.checked_search(search text)
@@ -752,31 +770,36 @@ as $$
                 then '%' || replace(replace(replace(search, '\', '\\'), '%', '\%'), '_', '\_') || '%' end
 $$;
 
--- Does a text match? `document` is its text-search document, `body` the text;
--- `words` and `pattern` come from the two functions above.
--- (Stable, not immutable: `<%` reads pg_trgm's similarity threshold setting;
--- a function declared more constant than its body is never inlined.)
-create function ourvidz_private.text_matches(document tsvector, body text, search text, words tsquery, pattern text)
+-- Does a text match at stage `match`? `document` is its text-search
+-- document, `body` the text; `words` and `pattern` come from the two functions
+-- above. (Stable, not immutable: `<%` reads pg_trgm's similarity threshold
+-- setting, and a function declared more constant than its body is never
+-- inlined.)
+create function ourvidz_private.text_matches(document tsvector, body text, search text, words tsquery, pattern text,
+                                             match text)
 returns boolean
 language sql stable parallel safe
 as $$
-    select (numnode(words) > 0 and document @@ words)
-        or (pattern is not null and body ilike pattern)
-        or (pattern is not null and search <% body)
+    select (match = 'words' and numnode(words) > 0 and document @@ words)
+        or (match = 'substring' and pattern is not null and body ilike pattern)
+        or (match = 'fuzzy' and pattern is not null and search <% body)
 $$;
 
-create function ourvidz_private.text_rank(document tsvector, body text, search text, words tsquery)
+create function ourvidz_private.text_rank(document tsvector, body text, search text, words tsquery, match text)
 returns double precision
-language sql immutable parallel safe
-as $$ select ts_rank_cd(document, words)::double precision + word_similarity(search, body) $$;
+language sql stable parallel safe
+as $$
+    select case when match = 'words' then ts_rank_cd(document, words)::double precision
+                else word_similarity(search, body)::double precision end
+$$;
 
-revoke execute on function ourvidz_private.checked_search(text), ourvidz_private.search_words(text),
-    ourvidz_private.search_pattern(text), ourvidz_private.text_matches(tsvector, text, text, tsquery, text),
-    ourvidz_private.text_rank(tsvector, text, text, tsquery)
+revoke execute on function ourvidz_private.search_matches(), ourvidz_private.checked_search(text), ourvidz_private.search_words(text),
+    ourvidz_private.search_pattern(text), ourvidz_private.text_matches(tsvector, text, text, tsquery, text, text),
+    ourvidz_private.text_rank(tsvector, text, text, tsquery, text)
     from public;
-grant execute on function ourvidz_private.checked_search(text), ourvidz_private.search_words(text),
-    ourvidz_private.search_pattern(text), ourvidz_private.text_matches(tsvector, text, text, tsquery, text),
-    ourvidz_private.text_rank(tsvector, text, text, tsquery)
+grant execute on function ourvidz_private.search_matches(), ourvidz_private.checked_search(text), ourvidz_private.search_words(text),
+    ourvidz_private.search_pattern(text), ourvidz_private.text_matches(tsvector, text, text, tsquery, text, text),
+    ourvidz_private.text_rank(tsvector, text, text, tsquery, text)
     to authenticated, service_role;
 
 -- ==== pg_extension/sql/schema.sql ====
@@ -967,15 +990,34 @@ create index idx_library_user_created on user_library (user_id, created_at desc,
 -- A collection's pages and cover, its count, ON DELETE SET NULL.
 create index idx_library_collection on user_library (collection_id, created_at desc, id desc)
     where collection_id is not null;
--- Search (search.sql): full text, substring and fuzzy (pg_trgm), tags.
-create index idx_library_search_document on user_library using gin (search_document);
+-- Search (search.sql): full text, substring and fuzzy (pg_trgm), tags. Each
+-- leads with user_id (btree_gin), so a search intersects the caller's entries
+-- with the term's inside the index instead of reading every user's matches.
+create index idx_library_search_document on user_library using gin (user_id, search_document);
 create index idx_library_search_text on user_library
-    using gin (ourvidz_private.library_text(custom_title, original_prompt) gin_trgm_ops);
-create index idx_library_tags on user_library using gin (tags);
+    using gin (user_id, ourvidz_private.library_text(custom_title, original_prompt) gin_trgm_ops);
+create index idx_library_tags on user_library using gin (user_id, tags);
 create index idx_library_job on user_library (job_id) where job_id is not null;
 create unique index user_library_storage_path_key on user_library (storage_path);
 create unique index user_library_thumbnail_path_key on user_library (thumbnail_path)
     where thumbnail_path is not null;
+
+-- library_totals --------------------------------------------------------------
+-- What each user keeps in the library, per collection (NULL: in none) and
+-- asset type: items and bytes, kept by a statement trigger (library.sql), so
+-- asset_statistics reads a few rows instead of a large library. Only a user's
+-- own transactions change their library (saves, organising, deletes), so the
+-- rows are contended only by that user, like collection counts. (No check
+-- that they stay positive: an upsert checks the row it would insert — here a
+-- negative delta — before it finds the row it updates.)
+create table library_totals (
+    user_id uuid not null references auth.users (id) on delete cascade,
+    collection_id uuid,
+    asset_type text not null check (asset_type in ('image', 'video')),
+    items bigint not null default 0,
+    bytes bigint not null default 0,
+    constraint library_totals_key unique nulls not distinct (user_id, collection_id, asset_type)
+);
 
 -- asset_relationships (seed 003) --------------------------------------------------
 -- Lineage between one user's assets, workspace or library (their ids never
@@ -1297,12 +1339,13 @@ alter table user_library enable row level security;
 alter table storage_deletion_outbox enable row level security;
 alter table asset_relationships enable row level security;
 alter table job_sources enable row level security;
+alter table library_totals enable row level security;
 
 revoke all on jobs, workspace_assets, user_collections, user_library, storage_deletion_outbox,
-    asset_relationships, job_sources
+    asset_relationships, job_sources, library_totals
     from public, anon, authenticated;
 grant all on jobs, workspace_assets, user_collections, user_library, storage_deletion_outbox,
-    asset_relationships, job_sources
+    asset_relationships, job_sources, library_totals
     to service_role;
 
 -- jobs: created through enqueue_job (or a plain insert of the same columns,
@@ -1393,15 +1436,18 @@ create policy "Users can view own pending deletions" on storage_deletion_outbox
     for select to authenticated
     using (user_id = (select auth.uid()));
 
--- asset_relationships, job_sources: written by the system only (lineage.sql,
--- queue.sql), which keeps every edge between one user's assets; a user reads
--- their own.
-grant select on asset_relationships, job_sources to authenticated;
+-- asset_relationships, job_sources, library_totals: written by the system
+-- only (lineage.sql, queue.sql, library.sql), which keeps every edge between
+-- one user's assets and every total exact; a user reads their own.
+grant select on asset_relationships, job_sources, library_totals to authenticated;
 
 create policy "Users can view own asset relationships" on asset_relationships
     for select to authenticated
     using (user_id = (select auth.uid()));
 create policy "Users can view own job sources" on job_sources
+    for select to authenticated
+    using (user_id = (select auth.uid()));
+create policy "Users can view own library totals" on library_totals
     for select to authenticated
     using (user_id = (select auth.uid()));
 
@@ -2366,6 +2412,124 @@ begin
 end;
 $$;
 
+-- Library totals ---------------------------------------------------------------------
+-- Add items and bytes to library_totals, one delta per row in parallel arrays;
+-- summed per key and applied in key order, so two transactions of one user
+-- never lock the same rows in opposite orders. A user being deleted gets no
+-- totals (their rows cascade away). Rows that come down to nothing go.
+create function ourvidz_private.add_library_totals(owners uuid[], collections uuid[], kinds text[],
+                                                   counts bigint[], sizes bigint[])
+returns void
+language sql
+security definer
+set search_path = pg_catalog, public
+as $$
+    insert into library_totals as t (user_id, collection_id, asset_type, items, bytes)
+    select d.user_id, d.collection_id, d.asset_type, sum(d.items), sum(d.bytes)
+    from unnest(owners, collections, kinds, counts, sizes) as d (user_id, collection_id, asset_type, items, bytes)
+    where exists (select 1 from auth.users u where u.id = d.user_id)
+    group by 1, 2, 3
+    having sum(d.items) <> 0 or sum(d.bytes) <> 0
+    order by 1, 2, 3
+    on conflict on constraint library_totals_key do update
+        set items = t.items + excluded.items, bytes = t.bytes + excluded.bytes;
+    delete from library_totals t
+    where t.items = 0 and t.bytes = 0 and t.user_id = any (owners);
+$$;
+
+-- Statement triggers: one update of the totals per statement, however many
+-- rows it touched. An update counts only when it moves an item (collection)
+-- or changes what it weighs.
+create function ourvidz_private.count_library_totals()
+returns trigger
+language plpgsql
+security definer
+set search_path = pg_catalog, public
+as $$
+declare
+    owners uuid[];
+    collections uuid[];
+    kinds text[];
+    counts bigint[];
+    sizes bigint[];
+begin
+    if tg_op = 'INSERT' then
+        select array_agg(user_id), array_agg(collection_id), array_agg(asset_type), array_agg(1::bigint),
+               array_agg(file_size_bytes)
+        into owners, collections, kinds, counts, sizes
+        from added;
+    elsif tg_op = 'DELETE' then
+        select array_agg(user_id), array_agg(collection_id), array_agg(asset_type), array_agg(-1::bigint),
+               array_agg(-file_size_bytes)
+        into owners, collections, kinds, counts, sizes
+        from removed;
+    else
+        select array_agg(d.user_id), array_agg(d.collection_id), array_agg(d.asset_type), array_agg(d.items),
+               array_agg(d.bytes)
+        into owners, collections, kinds, counts, sizes
+        from removed r join added a on a.id = r.id
+        cross join lateral (values (r.user_id, r.collection_id, r.asset_type, -1::bigint, -r.file_size_bytes),
+                                   (a.user_id, a.collection_id, a.asset_type, 1::bigint, a.file_size_bytes))
+            as d (user_id, collection_id, asset_type, items, bytes)
+        where (r.user_id, r.collection_id, r.asset_type, r.file_size_bytes)
+              is distinct from (a.user_id, a.collection_id, a.asset_type, a.file_size_bytes);
+    end if;
+    if owners is not null then
+        perform ourvidz_private.add_library_totals(owners, collections, kinds, counts, sizes);
+    end if;
+    return null;
+end;
+$$;
+
+create trigger user_library_count_totals_on_insert
+    after insert on user_library
+    referencing new table as added
+    for each statement execute function ourvidz_private.count_library_totals();
+
+create trigger user_library_count_totals_on_delete
+    after delete on user_library
+    referencing old table as removed
+    for each statement execute function ourvidz_private.count_library_totals();
+
+create trigger user_library_count_totals_on_update
+    after update on user_library
+    referencing old table as removed new table as added
+    for each statement execute function ourvidz_private.count_library_totals();
+
+-- Recompute the totals from the rows, for every user or one; returns how many
+-- totals were wrong. For operators (service_role): the triggers keep them
+-- exact, but a restore, a disabled trigger or a bulk load bypasses them.
+create function repair_library_totals(user_id uuid default null)
+returns integer
+language sql
+security definer
+set search_path = pg_catalog, public
+as $$
+    with actual as (
+        select l.user_id, l.collection_id, l.asset_type, count(*) as items, sum(l.file_size_bytes) as bytes
+        from user_library l
+        where repair_library_totals.user_id is null or l.user_id = repair_library_totals.user_id
+        group by 1, 2, 3
+    ),
+    fixed as (
+        insert into library_totals as t (user_id, collection_id, asset_type, items, bytes)
+        select a.user_id, a.collection_id, a.asset_type, a.items, a.bytes from actual a
+        on conflict on constraint library_totals_key do update
+            set items = excluded.items, bytes = excluded.bytes
+            where (t.items, t.bytes) is distinct from (excluded.items, excluded.bytes)
+        returning 1
+    ),
+    dropped as (
+        delete from library_totals t
+        where (repair_library_totals.user_id is null or t.user_id = repair_library_totals.user_id)
+          and not exists (select 1 from actual a
+                          where (a.user_id, a.collection_id, a.asset_type)
+                                is not distinct from (t.user_id, t.collection_id, t.asset_type))
+        returning 1
+    )
+    select ((select count(*) from fixed) + (select count(*) from dropped))::integer
+$$;
+
 -- list_library -----------------------------------------------------------------------
 -- The caller's items passing every filter given (a NULL filter passes all).
 -- An inlined SQL function: library_page adds the order, the cursor and the
@@ -2373,7 +2537,7 @@ $$;
 create function ourvidz_private.library_items(
     uid uuid, collection_id uuid, in_collection boolean, asset_type text, model text,
     is_favorite boolean, visibility text, tags_all text[], tags_any text[],
-    created_after timestamptz, created_before timestamptz, search text, words tsquery, pattern text)
+    created_after timestamptz, created_before timestamptz, search text, words tsquery, pattern text, match text)
 returns setof user_library
 language sql
 stable
@@ -2393,7 +2557,7 @@ as $$
       and (library_items.created_before is null or l.created_at < library_items.created_before)
       and (library_items.search is null or ourvidz_private.text_matches(
                l.search_document, ourvidz_private.library_text(l.custom_title, l.original_prompt),
-               library_items.search, library_items.words, library_items.pattern))
+               library_items.search, library_items.words, library_items.pattern, library_items.match))
 $$;
 
 -- The ids of one page of the caller's items, in order (and the rank, for
@@ -2405,7 +2569,8 @@ $$;
 create function ourvidz_private.library_page(
     collection_id uuid, in_collection boolean, asset_type text, model text, is_favorite boolean,
     visibility text, tags_all text[], tags_any text[], created_after timestamptz, created_before timestamptz,
-    search text, sort text, after_rank double precision, after_at timestamptz, after_id uuid, page_size integer)
+    search text, match text, sort text, after_rank double precision, after_at timestamptz, after_id uuid,
+    page_size integer)
 returns table (item_id uuid, item_rank double precision, item_created_at timestamptz)
 language plpgsql
 stable
@@ -2431,7 +2596,7 @@ begin
         from ourvidz_private.library_items(uid, library_page.collection_id, library_page.in_collection,
                  library_page.asset_type, library_page.model, library_page.is_favorite, library_page.visibility,
                  library_page.tags_all, library_page.tags_any, library_page.created_after,
-                 library_page.created_before, library_page.search, words, pattern) l
+                 library_page.created_before, library_page.search, words, pattern, library_page.match) l
         where after_at is null or (l.created_at, l.id) < (after_at, after_id)
         order by l.created_at desc, l.id desc
         limit page_size;
@@ -2441,7 +2606,7 @@ begin
         from ourvidz_private.library_items(uid, library_page.collection_id, library_page.in_collection,
                  library_page.asset_type, library_page.model, library_page.is_favorite, library_page.visibility,
                  library_page.tags_all, library_page.tags_any, library_page.created_after,
-                 library_page.created_before, library_page.search, words, pattern) l
+                 library_page.created_before, library_page.search, words, pattern, library_page.match) l
         where after_at is null or (l.created_at, l.id) > (after_at, after_id)
         order by l.created_at, l.id
         limit page_size;
@@ -2450,12 +2615,12 @@ begin
         select r.id, r.rank, r.created_at
         from (select l.id, l.created_at,
                      ourvidz_private.text_rank(l.search_document,
-                         ourvidz_private.library_text(l.custom_title, l.original_prompt), library_page.search, words)
-                         as rank
+                         ourvidz_private.library_text(l.custom_title, l.original_prompt), library_page.search, words,
+                         library_page.match) as rank
               from ourvidz_private.library_items(uid, library_page.collection_id, library_page.in_collection,
                        library_page.asset_type, library_page.model, library_page.is_favorite, library_page.visibility,
                        library_page.tags_all, library_page.tags_any, library_page.created_after,
-                       library_page.created_before, library_page.search, words, pattern) l) r
+                       library_page.created_before, library_page.search, words, pattern, library_page.match) l) r
         where after_at is null or (r.rank, r.created_at, r.id) < (after_rank, after_at, after_id)
         order by r.rank desc, r.created_at desc, r.id desc
         limit page_size;
@@ -2465,7 +2630,9 @@ $$;
 
 -- A page of the caller's library, keyset-paginated: `sort` "newest" (the
 -- default), "oldest", or "relevance" (needs a search; best first, then newest).
--- Pass the answer's `next` back as `after` for the following page.
+-- Pass the answer's `next` back as `after` for the following page. A search
+-- is tried in stages (search.sql); the answer says which stage matched
+-- (`match`), and its cursor keeps to it.
 create function list_library(
     page_size integer default null,
     after jsonb default null,
@@ -2486,8 +2653,11 @@ returns jsonb
 language plpgsql
 stable
 set search_path = pg_catalog, public
+-- the rows are read by primary key and user (see below), with the user known
+set plan_cache_mode = force_custom_plan
 as $$
 declare
+    uid uuid := ourvidz_private.require_user();
     wanted text := ourvidz_private.checked_search(search);
     order_by text := coalesce(sort, 'newest');
     all_tags text[] := ourvidz_private.checked_tags(tags_all, 'tags_all');
@@ -2495,11 +2665,11 @@ declare
     after_rank double precision;
     after_at timestamptz;
     after_id uuid;
+    match text;
     ids uuid[];
     ranks double precision[];
     rows jsonb;
 begin
-    perform ourvidz_private.require_user();
     page_size := coalesce(page_size, 50);
     perform ourvidz_private.require_between(page_size, 'page_size', 1, 100);
     perform ourvidz_private.json_enum(jsonb_build_object('sort', sort), 'sort', '{newest,oldest,relevance}');
@@ -2516,19 +2686,24 @@ begin
         perform ourvidz_private.require_collection(list_library.collection_id);
     end if;
     -- The cursor is what a "next" holds: the sort it belongs to, an ISO 8601
-    -- timestamp, an id, and for relevance the rank. A JSON null is the first page.
+    -- timestamp, an id, for relevance the rank, and for a search the stage
+    -- that matched. A JSON null is the first page.
     if after is not null and after <> 'null'::jsonb then
         begin
             if not coalesce(jsonb_typeof(after) = 'object'
                             and after ->> 'sort' = order_by
                             and after ->> 'created_at' ~ '^\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d(:?\d\d)?)?$'
                             and after ->> 'id' ~ '^[0-9A-Fa-f-]{36}$'
-                            and (order_by <> 'relevance' or jsonb_typeof(after -> 'rank') = 'number'), false) then
+                            and (order_by <> 'relevance' or jsonb_typeof(after -> 'rank') = 'number')
+                            and case when wanted is null then not after ? 'match'
+                                     else after ->> 'match' = any (ourvidz_private.search_matches()) end,
+                            false) then
                 raise invalid_text_representation;
             end if;
             after_at := (after ->> 'created_at')::timestamptz;
             after_id := (after ->> 'id')::uuid;
             after_rank := (after ->> 'rank')::double precision;
+            match := after ->> 'match';
         exception when invalid_text_representation or invalid_datetime_format or datetime_field_overflow then
             raise exception using errcode = 'PT400',
                 message = 'after must be the "next" object of a previous page of the same sort';
@@ -2536,19 +2711,28 @@ begin
     end if;
 
     -- page_size + 1 ids: the extra one only says whether a next page exists.
-    select coalesce(array_agg(p.item_id order by p.n), '{}'), coalesce(array_agg(p.item_rank order by p.n), '{}')
-    into ids, ranks
-    from ourvidz_private.library_page(list_library.collection_id, in_collection, asset_type, model, is_favorite,
-             visibility, all_tags, any_tags, created_after, created_before, wanted, order_by,
-             after_rank, after_at, after_id, page_size + 1) with ordinality p (item_id, item_rank, item_created_at, n);
-    -- The rows themselves are read as the caller, under RLS, by primary key.
+    -- A search's stages are tried in turn until one finds something (the
+    -- first page decides; a cursor names its stage).
+    foreach match in array case when wanted is null then array[null::text]
+                                when match is not null then array[match]
+                                else ourvidz_private.search_matches() end loop
+        select coalesce(array_agg(p.item_id order by p.n), '{}'), coalesce(array_agg(p.item_rank order by p.n), '{}')
+        into ids, ranks
+        from ourvidz_private.library_page(list_library.collection_id, in_collection, asset_type, model, is_favorite,
+                 visibility, all_tags, any_tags, created_after, created_before, wanted, match, order_by,
+                 after_rank, after_at, after_id, page_size + 1)
+             with ordinality p (item_id, item_rank, item_created_at, n);
+        exit when cardinality(ids) > 0;
+    end loop;
+    -- The rows themselves are read as the caller, under RLS, by primary key;
+    -- the user named too, so the planner needs no index on the policy's side.
     select coalesce(jsonb_agg(jsonb_build_object('item', ourvidz_private.library_item_json(l),
                                                  'rank', ranks[array_position(ids, l.id)],
                                                  'created_at', l.created_at, 'id', l.id)
                               order by array_position(ids, l.id)), '[]'::jsonb)
     into rows
     from user_library l
-    where l.id = any (ids);
+    where l.id = any (ids) and l.user_id = uid;
 
     return jsonb_build_object(
         'items', (select coalesce(jsonb_agg(r -> 'item' order by n), '[]'::jsonb)
@@ -2557,8 +2741,10 @@ begin
                     jsonb_strip_nulls(jsonb_build_object('sort', order_by,
                                                          'rank', rows -> (page_size - 1) -> 'rank',
                                                          'created_at', rows -> (page_size - 1) -> 'created_at',
-                                                         'id', rows -> (page_size - 1) -> 'id'))
-                end);
+                                                         'id', rows -> (page_size - 1) -> 'id',
+                                                         'match', match))
+                end,
+        'match', match);
 end;
 $$;
 
@@ -2774,6 +2960,26 @@ begin
 end;
 $$;
 
+-- The newest item of each of the caller's collections. `security definer`,
+-- reading only auth.uid()'s collections: under RLS the planner, not knowing
+-- the policy's user, takes a large library for a small one and reads covers
+-- through the wrong index; list_collections reads the items as the caller.
+create function ourvidz_private.collection_covers()
+returns table (collection_id uuid, item_id uuid)
+language sql
+stable
+security definer
+set search_path = pg_catalog, public
+as $$
+    select c.id, cover.id
+    from user_collections c
+    cross join lateral (select l.id from user_library l
+                        where l.collection_id = c.id
+                        order by l.created_at desc, l.id desc
+                        limit 1) cover
+    where c.user_id = auth.uid()
+$$;
+
 -- The caller's collections, newest first, each with its count and its cover:
 -- the newest item in it (as list_library shows items), null when empty.
 create function list_collections()
@@ -2786,14 +2992,12 @@ declare
     uid uuid := ourvidz_private.require_user();
 begin
     return jsonb_build_object('collections', coalesce((
-        select jsonb_agg(ourvidz_private.collection_json(c) || jsonb_build_object('cover', (
-                   select ourvidz_private.library_item_json(l)
-                   from user_library l
-                   where l.collection_id = c.id and l.user_id = uid
-                   order by l.created_at desc, l.id desc
-                   limit 1))
-               order by c.created_at desc, c.id desc)
+        select jsonb_agg(ourvidz_private.collection_json(c)
+                         || jsonb_build_object('cover', ourvidz_private.library_item_json(l))
+                         order by c.created_at desc, c.id desc)
         from user_collections c
+        left join ourvidz_private.collection_covers() cover on cover.collection_id = c.id
+        left join user_library l on l.id = cover.item_id and l.user_id = uid
         where c.user_id = uid), '[]'::jsonb));
 end;
 $$;
@@ -2801,7 +3005,8 @@ $$;
 -- asset_statistics --------------------------------------------------------------------
 -- What the caller keeps, for a page header: counts and bytes by asset type in
 -- the workspace (live items; dismissed ones too, and apart) and in the library
--- (and per collection, and outside any).
+-- (and per collection, and outside any). The library's come from
+-- library_totals (a few rows), the workspace's from its rows (7 days' worth).
 create function asset_statistics()
 returns jsonb
 language plpgsql
@@ -2827,29 +3032,28 @@ begin
     from workspace_assets w
     where w.user_id = uid and w.expires_at > now();
 
-    with per_collection as (
-        select l.collection_id, l.asset_type, count(*) as n, sum(l.file_size_bytes) as bytes
-        from user_library l
-        where l.user_id = uid
-        group by l.collection_id, l.asset_type
-    )
     select jsonb_build_object(
-               'image', jsonb_build_object('count', coalesce(sum(n) filter (where asset_type = 'image'), 0),
-                                           'bytes', coalesce(sum(bytes) filter (where asset_type = 'image'), 0)),
-               'video', jsonb_build_object('count', coalesce(sum(n) filter (where asset_type = 'video'), 0),
-                                           'bytes', coalesce(sum(bytes) filter (where asset_type = 'video'), 0)),
-               'total', jsonb_build_object('count', coalesce(sum(n), 0), 'bytes', coalesce(sum(bytes), 0)),
-               'unfiled', jsonb_build_object('count', coalesce(sum(n) filter (where collection_id is null), 0),
-                                             'bytes', coalesce(sum(bytes) filter (where collection_id is null), 0))),
-           (select coalesce(jsonb_agg(jsonb_build_object('id', c.id, 'name', c.name,
-                                                         'count', coalesce(t.n, 0), 'bytes', coalesce(t.bytes, 0))
-                                      order by c.created_at desc, c.id desc), '[]'::jsonb)
-            from user_collections c
-            left join (select p.collection_id, sum(p.n) as n, sum(p.bytes) as bytes
-                       from per_collection p group by p.collection_id) t on t.collection_id = c.id
-            where c.user_id = uid)
-    into library, collections
-    from per_collection;
+               'image', jsonb_build_object('count', coalesce(sum(t.items) filter (where t.asset_type = 'image'), 0),
+                                           'bytes', coalesce(sum(t.bytes) filter (where t.asset_type = 'image'), 0)),
+               'video', jsonb_build_object('count', coalesce(sum(t.items) filter (where t.asset_type = 'video'), 0),
+                                           'bytes', coalesce(sum(t.bytes) filter (where t.asset_type = 'video'), 0)),
+               'total', jsonb_build_object('count', coalesce(sum(t.items), 0), 'bytes', coalesce(sum(t.bytes), 0)),
+               'unfiled', jsonb_build_object('count', coalesce(sum(t.items) filter (where t.collection_id is null), 0),
+                                             'bytes', coalesce(sum(t.bytes) filter (where t.collection_id is null), 0)))
+    into library
+    from library_totals t
+    where t.user_id = uid;
+
+    select coalesce(jsonb_agg(jsonb_build_object('id', c.id, 'name', c.name,
+                                                 'count', coalesce(n.items, 0), 'bytes', coalesce(n.bytes, 0))
+                              order by c.created_at desc, c.id desc), '[]'::jsonb)
+    into collections
+    from user_collections c
+    left join (select t.collection_id, sum(t.items) as items, sum(t.bytes) as bytes
+               from library_totals t
+               where t.user_id = uid and t.collection_id is not null
+               group by t.collection_id) n on n.collection_id = c.id
+    where c.user_id = uid;
 
     return jsonb_build_object('workspace', workspace, 'library', library, 'collections', collections);
 end;
@@ -2869,19 +3073,25 @@ grant execute on function
     create_collection(text, text), update_collection(uuid, text, text), delete_collection(uuid, boolean),
     list_collections(), asset_statistics()
     to authenticated, service_role;
+revoke execute on function repair_library_totals(uuid) from public, anon, authenticated;
+grant execute on function repair_library_totals(uuid) to service_role;
+revoke execute on function ourvidz_private.add_library_totals(uuid[], uuid[], text[], bigint[], bigint[]),
+    ourvidz_private.count_library_totals(), ourvidz_private.collection_covers()
+    from public;
+grant execute on function ourvidz_private.collection_covers() to authenticated, service_role;
 revoke execute on function ourvidz_private.library_item_json(user_library),
     ourvidz_private.collection_json(user_collections), ourvidz_private.require_collection(uuid),
     ourvidz_private.library_items(uuid, uuid, boolean, text, text, boolean, text, text[], text[],
-                                  timestamptz, timestamptz, text, tsquery, text),
+                                  timestamptz, timestamptz, text, tsquery, text, text),
     ourvidz_private.library_page(uuid, boolean, text, text, boolean, text, text[], text[], timestamptz,
-                                 timestamptz, text, text, double precision, timestamptz, uuid, integer)
+                                 timestamptz, text, text, text, double precision, timestamptz, uuid, integer)
     from public;
 grant execute on function ourvidz_private.library_item_json(user_library),
     ourvidz_private.collection_json(user_collections), ourvidz_private.require_collection(uuid),
     ourvidz_private.library_items(uuid, uuid, boolean, text, text, boolean, text, text[], text[],
-                                  timestamptz, timestamptz, text, tsquery, text),
+                                  timestamptz, timestamptz, text, tsquery, text, text),
     ourvidz_private.library_page(uuid, boolean, text, text, boolean, text, text[], text[], timestamptz,
-                                 timestamptz, text, text, double precision, timestamptz, uuid, integer)
+                                 timestamptz, text, text, text, double precision, timestamptz, uuid, integer)
     to authenticated, service_role;
 
 -- ==== pg_extension/sql/workspace.sql ====
@@ -2996,7 +3206,7 @@ $$;
 -- Inlined into list_workspace.
 create function ourvidz_private.workspace_asset_listed(
     w workspace_assets, include_dismissed boolean, asset_type text, model text,
-    created_after timestamptz, created_before timestamptz, search text, words tsquery, pattern text)
+    created_after timestamptz, created_before timestamptz, search text, words tsquery, pattern text, match text)
 returns boolean
 language sql
 stable
@@ -3009,13 +3219,15 @@ as $$
        and (workspace_asset_listed.created_before is null or w.created_at < workspace_asset_listed.created_before)
        and (workspace_asset_listed.search is null or ourvidz_private.text_matches(
                 to_tsvector('english', w.original_prompt), w.original_prompt,
-                workspace_asset_listed.search, workspace_asset_listed.words, workspace_asset_listed.pattern))
+                workspace_asset_listed.search, workspace_asset_listed.words, workspace_asset_listed.pattern,
+                workspace_asset_listed.match))
 $$;
 
 -- list_workspace ---------------------------------------------------------------------
 -- page_size: 1 to 100, 20 when not given (or NULL). The filters are the
--- library's (list_library) that a workspace item has: search, asset type,
--- model, created range; dismissed items only with include_dismissed.
+-- library's (list_library) that a workspace item has: search (in the same
+-- stages, search.sql), asset type, model, created range; dismissed items only
+-- with include_dismissed.
 create function list_workspace(
     page_size integer default null,
     before jsonb default null,
@@ -3043,6 +3255,7 @@ declare
     words tsquery := ourvidz_private.search_words(wanted);
     pattern text := ourvidz_private.search_pattern(wanted);
     dismissed_too boolean := coalesce(include_dismissed, false);
+    match text;
     before_at timestamptz;
     before_job uuid;
     result jsonb;
@@ -3053,16 +3266,21 @@ begin
                                       '{image,video}');
     -- A JSON null cursor (the "next" of the last page) means the first page.
     -- Otherwise only what a "next" holds: an ISO 8601 timestamp (not one of
-    -- Postgres' special inputs such as 'now' or 'epoch') and a job id.
+    -- Postgres' special inputs such as 'now' or 'epoch'), a job id, and for
+    -- a search the stage that matched.
     if before is not null and before <> 'null'::jsonb then
         begin
             if not coalesce(jsonb_typeof(before) = 'object'
                             and before ->> 'created_at' ~ '^\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d(:?\d\d)?)?$'
-                            and before ->> 'job_id' ~ '^[0-9A-Fa-f-]{36}$', false) then
+                            and before ->> 'job_id' ~ '^[0-9A-Fa-f-]{36}$'
+                            and case when wanted is null then not before ? 'match'
+                                     else before ->> 'match' = any (ourvidz_private.search_matches()) end,
+                            false) then
                 raise invalid_text_representation;
             end if;
             before_at := (before ->> 'created_at')::timestamptz;
             before_job := (before ->> 'job_id')::uuid;
+            match := before ->> 'match';
         exception when invalid_text_representation or invalid_datetime_format or datetime_field_overflow then
             raise exception using errcode = 'PT400', message = 'before must be the "next" object of a previous page';
         end;
@@ -3070,51 +3288,60 @@ begin
 
     -- A job is listed with its listed assets; a job still queued, processing,
     -- or failed is listed without any (unless dismissed), when it passes the
-    -- filters itself: its mode, model, creation time and prompt.
-    with candidates as (
-        select j.id, j.job_type, j.status, j.prompt, j.error, j.created_at, j.dismissed_at
-        from jobs j
-        where j.user_id = uid
-          and (before_at is null or (j.created_at, j.id) < (before_at, before_job))
-          and (exists (select 1 from workspace_assets w
-                       where w.user_id = uid and w.job_id = j.id
-                         and ourvidz_private.workspace_asset_listed(w, dismissed_too, list_workspace.asset_type,
-                             list_workspace.model, list_workspace.created_after, list_workspace.created_before,
-                             wanted, words, pattern))
-               or (j.status in ('queued', 'processing', 'failed')
-                   and (dismissed_too or j.dismissed_at is null)
-                   and (list_workspace.asset_type is null or j.mode = list_workspace.asset_type)
-                   and (list_workspace.model is null or j.model = list_workspace.model)
-                   and (list_workspace.created_after is null or j.created_at >= list_workspace.created_after)
-                   and (list_workspace.created_before is null or j.created_at < list_workspace.created_before)
-                   and (wanted is null or ourvidz_private.text_matches(
-                            to_tsvector('english', j.prompt), j.prompt, wanted, words, pattern))))
-        order by j.created_at desc, j.id desc
-        limit page_size + 1
-    ),
-    page as (
-        select c.*, row_number() over (order by c.created_at desc, c.id desc) as position
-        from candidates c
-    )
-    select jsonb_build_object(
-        'jobs', coalesce(jsonb_agg(
-            jsonb_build_object(
-                'job_id', p.id, 'job_type', p.job_type, 'status', p.status, 'prompt', p.prompt,
-                'error', p.error, 'created_at', p.created_at, 'dismissed_at', p.dismissed_at,
-                'assets', coalesce((select jsonb_agg(ourvidz_private.asset_json(w) order by w.asset_index)
-                                    from workspace_assets w
-                                    where w.user_id = uid and w.job_id = p.id
-                                      and ourvidz_private.workspace_asset_listed(w, dismissed_too, list_workspace.asset_type,
-                                              list_workspace.model, list_workspace.created_after,
-                                              list_workspace.created_before, wanted, words, pattern)),
-                                   '[]'::jsonb))
-            order by p.position) filter (where p.position <= page_size), '[]'::jsonb),
-        'next', (select jsonb_build_object('created_at', l.created_at, 'job_id', l.id)
-                 from page l
-                 where l.position = page_size
-                   and exists (select 1 from page x where x.position > page_size)))
-    into result
-    from page p;
+    -- filters itself: its mode, model, creation time and prompt. A search's
+    -- stages are tried in turn until one lists something (the first page
+    -- decides; a cursor names its stage).
+    foreach match in array case when wanted is null then array[null::text]
+                                when match is not null then array[match]
+                                else ourvidz_private.search_matches() end loop
+        with candidates as (
+            select j.id, j.job_type, j.status, j.prompt, j.error, j.created_at, j.dismissed_at
+            from jobs j
+            where j.user_id = uid
+              and (before_at is null or (j.created_at, j.id) < (before_at, before_job))
+              and (exists (select 1 from workspace_assets w
+                           where w.user_id = uid and w.job_id = j.id
+                             and ourvidz_private.workspace_asset_listed(w, dismissed_too, list_workspace.asset_type,
+                                 list_workspace.model, list_workspace.created_after, list_workspace.created_before,
+                                 wanted, words, pattern, match))
+                   or (j.status in ('queued', 'processing', 'failed')
+                       and (dismissed_too or j.dismissed_at is null)
+                       and (list_workspace.asset_type is null or j.mode = list_workspace.asset_type)
+                       and (list_workspace.model is null or j.model = list_workspace.model)
+                       and (list_workspace.created_after is null or j.created_at >= list_workspace.created_after)
+                       and (list_workspace.created_before is null or j.created_at < list_workspace.created_before)
+                       and (wanted is null or ourvidz_private.text_matches(
+                                to_tsvector('english', j.prompt), j.prompt, wanted, words, pattern, match))))
+            order by j.created_at desc, j.id desc
+            limit page_size + 1
+        ),
+        page as (
+            select c.*, row_number() over (order by c.created_at desc, c.id desc) as position
+            from candidates c
+        )
+        select jsonb_build_object(
+            'jobs', coalesce(jsonb_agg(
+                jsonb_build_object(
+                    'job_id', p.id, 'job_type', p.job_type, 'status', p.status, 'prompt', p.prompt,
+                    'error', p.error, 'created_at', p.created_at, 'dismissed_at', p.dismissed_at,
+                    'assets', coalesce((select jsonb_agg(ourvidz_private.asset_json(w) order by w.asset_index)
+                                        from workspace_assets w
+                                        where w.user_id = uid and w.job_id = p.id
+                                          and ourvidz_private.workspace_asset_listed(w, dismissed_too, list_workspace.asset_type,
+                                                  list_workspace.model, list_workspace.created_after,
+                                                  list_workspace.created_before, wanted, words, pattern, match)),
+                                       '[]'::jsonb))
+                order by p.position) filter (where p.position <= page_size), '[]'::jsonb),
+            'next', (select jsonb_strip_nulls(jsonb_build_object('created_at', l.created_at, 'job_id', l.id,
+                                                                 'match', match))
+                     from page l
+                     where l.position = page_size
+                       and exists (select 1 from page x where x.position > page_size)),
+            'match', match)
+        into result
+        from page p;
+        exit when result -> 'jobs' <> '[]'::jsonb;
+    end loop;
     return result;
 end;
 $$;
@@ -3137,7 +3364,7 @@ declare
     uid uuid := ourvidz_private.require_user();
     wanted uuid;
     asset workspace_assets;
-    saved_id uuid;
+    saved user_library;
     library_id uuid;
     destination text;
     thumbnail_destination text;
@@ -3153,9 +3380,10 @@ begin
     foreach wanted in array ourvidz_private.requested_assets(asset_ids, job_id) loop
         select * into asset from workspace_assets w where w.id = wanted and w.user_id = uid;
         if not found then
-            select l.id into saved_id from user_library l where l.user_id = uid and l.source_asset_id = wanted;
+            select * into saved from user_library l where l.user_id = uid and l.source_asset_id = wanted;
             if found then
-                items := items || jsonb_build_object('asset_id', wanted, 'library_id', saved_id, 'already_saved', true);
+                items := items || jsonb_build_object('asset_id', wanted, 'library_id', saved.id, 'already_saved', true,
+                                                     'item', ourvidz_private.library_item_json(saved));
             else
                 failed := failed || jsonb_build_object('id', wanted, 'error', 'not_found');
             end if;
@@ -3453,14 +3681,14 @@ revoke execute on function ourvidz_private.requested_assets(uuid[], uuid),
     ourvidz_private.record_save_intents(text[]), ourvidz_private.cancel_save_intents(text[]),
     ourvidz_private.asset_json(workspace_assets),
     ourvidz_private.workspace_asset_listed(workspace_assets, boolean, text, text, timestamptz, timestamptz,
-                                           text, tsquery, text),
+                                           text, tsquery, text, text),
     ourvidz_private.set_dismissed(uuid[], uuid, boolean, text)
     from public;
 grant execute on function ourvidz_private.requested_assets(uuid[], uuid),
     ourvidz_private.record_save_intents(text[]), ourvidz_private.cancel_save_intents(text[]),
     ourvidz_private.asset_json(workspace_assets),
     ourvidz_private.workspace_asset_listed(workspace_assets, boolean, text, text, timestamptz, timestamptz,
-                                           text, tsquery, text),
+                                           text, tsquery, text, text),
     ourvidz_private.set_dismissed(uuid[], uuid, boolean, text)
     to authenticated, service_role;
 

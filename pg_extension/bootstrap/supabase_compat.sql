@@ -109,12 +109,13 @@ grant execute on function auth.uid(), auth.role(), auth.email(), auth.jwt()
 
 -- extensions --------------------------------------------------------------------
 -- Supabase installs extensions into schema `extensions` (usable by the API
--- roles), not `public`. ourvidz needs pg_trgm (Postgres contrib) for its
--- substring and fuzzy search; `create extension ourvidz` requires it, so it is
--- made here, where Supabase keeps it.
+-- roles), not `public`. ourvidz needs pg_trgm and btree_gin (Postgres contrib)
+-- for its search indexes; `create extension ourvidz` requires them, so they
+-- are made here, where Supabase keeps them.
 create schema if not exists extensions;
 grant usage on schema extensions to anon, authenticated, service_role;
 create extension if not exists pg_trgm with schema extensions;
+create extension if not exists btree_gin with schema extensions;
 
 -- storage ---------------------------------------------------------------------
 create schema if not exists storage;

@@ -1,17 +1,21 @@
 -- The extensions the database builds on, where Supabase keeps them.
 --
--- pg_trgm (Postgres contrib, offered by every Supabase project) indexes the
--- substring and fuzzy matches of the library and workspace search
--- (search.sql). Supabase installs extensions into schema `extensions`. The
--- extension build declares pg_trgm in ourvidz.control (`requires`), so it is
--- installed before this runs, in whatever schema its installer chose (the
--- compatibility bootstrap and Supabase: `extensions`; `create extension ourvidz
--- cascade`: `public`); the pure-SQL build turns it on here when a project has
--- not yet.
+-- Both are Postgres contrib, offered by every Supabase project: pg_trgm
+-- indexes the substring and fuzzy matches of the library search (search.sql);
+-- btree_gin lets those GIN indexes lead with user_id, so a search reads only
+-- the caller's entries. Supabase installs extensions into schema
+-- `extensions`. The extension build declares both in ourvidz.control
+-- (`requires`), so they are installed before this runs, in whatever schema
+-- their installer chose (the compatibility bootstrap and Supabase:
+-- `extensions`; `create extension ourvidz cascade`: `public`); the pure-SQL
+-- build turns them on here when a project has not yet.
 do $$
 begin
     if not exists (select 1 from pg_catalog.pg_extension where extname = 'pg_trgm') then
         create extension pg_trgm with schema extensions;
+    end if;
+    if not exists (select 1 from pg_catalog.pg_extension where extname = 'btree_gin') then
+        create extension btree_gin with schema extensions;
     end if;
 end
 $$;

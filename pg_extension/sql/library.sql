@@ -51,6 +51,124 @@ begin
 end;
 $$;
 
+-- Library totals ---------------------------------------------------------------------
+-- Add items and bytes to library_totals, one delta per row in parallel arrays;
+-- summed per key and applied in key order, so two transactions of one user
+-- never lock the same rows in opposite orders. A user being deleted gets no
+-- totals (their rows cascade away). Rows that come down to nothing go.
+create function ourvidz_private.add_library_totals(owners uuid[], collections uuid[], kinds text[],
+                                                   counts bigint[], sizes bigint[])
+returns void
+language sql
+security definer
+set search_path = pg_catalog, public
+as $$
+    insert into library_totals as t (user_id, collection_id, asset_type, items, bytes)
+    select d.user_id, d.collection_id, d.asset_type, sum(d.items), sum(d.bytes)
+    from unnest(owners, collections, kinds, counts, sizes) as d (user_id, collection_id, asset_type, items, bytes)
+    where exists (select 1 from auth.users u where u.id = d.user_id)
+    group by 1, 2, 3
+    having sum(d.items) <> 0 or sum(d.bytes) <> 0
+    order by 1, 2, 3
+    on conflict on constraint library_totals_key do update
+        set items = t.items + excluded.items, bytes = t.bytes + excluded.bytes;
+    delete from library_totals t
+    where t.items = 0 and t.bytes = 0 and t.user_id = any (owners);
+$$;
+
+-- Statement triggers: one update of the totals per statement, however many
+-- rows it touched. An update counts only when it moves an item (collection)
+-- or changes what it weighs.
+create function ourvidz_private.count_library_totals()
+returns trigger
+language plpgsql
+security definer
+set search_path = pg_catalog, public
+as $$
+declare
+    owners uuid[];
+    collections uuid[];
+    kinds text[];
+    counts bigint[];
+    sizes bigint[];
+begin
+    if tg_op = 'INSERT' then
+        select array_agg(user_id), array_agg(collection_id), array_agg(asset_type), array_agg(1::bigint),
+               array_agg(file_size_bytes)
+        into owners, collections, kinds, counts, sizes
+        from added;
+    elsif tg_op = 'DELETE' then
+        select array_agg(user_id), array_agg(collection_id), array_agg(asset_type), array_agg(-1::bigint),
+               array_agg(-file_size_bytes)
+        into owners, collections, kinds, counts, sizes
+        from removed;
+    else
+        select array_agg(d.user_id), array_agg(d.collection_id), array_agg(d.asset_type), array_agg(d.items),
+               array_agg(d.bytes)
+        into owners, collections, kinds, counts, sizes
+        from removed r join added a on a.id = r.id
+        cross join lateral (values (r.user_id, r.collection_id, r.asset_type, -1::bigint, -r.file_size_bytes),
+                                   (a.user_id, a.collection_id, a.asset_type, 1::bigint, a.file_size_bytes))
+            as d (user_id, collection_id, asset_type, items, bytes)
+        where (r.user_id, r.collection_id, r.asset_type, r.file_size_bytes)
+              is distinct from (a.user_id, a.collection_id, a.asset_type, a.file_size_bytes);
+    end if;
+    if owners is not null then
+        perform ourvidz_private.add_library_totals(owners, collections, kinds, counts, sizes);
+    end if;
+    return null;
+end;
+$$;
+
+create trigger user_library_count_totals_on_insert
+    after insert on user_library
+    referencing new table as added
+    for each statement execute function ourvidz_private.count_library_totals();
+
+create trigger user_library_count_totals_on_delete
+    after delete on user_library
+    referencing old table as removed
+    for each statement execute function ourvidz_private.count_library_totals();
+
+create trigger user_library_count_totals_on_update
+    after update on user_library
+    referencing old table as removed new table as added
+    for each statement execute function ourvidz_private.count_library_totals();
+
+-- Recompute the totals from the rows, for every user or one; returns how many
+-- totals were wrong. For operators (service_role): the triggers keep them
+-- exact, but a restore, a disabled trigger or a bulk load bypasses them.
+create function repair_library_totals(user_id uuid default null)
+returns integer
+language sql
+security definer
+set search_path = pg_catalog, public
+as $$
+    with actual as (
+        select l.user_id, l.collection_id, l.asset_type, count(*) as items, sum(l.file_size_bytes) as bytes
+        from user_library l
+        where repair_library_totals.user_id is null or l.user_id = repair_library_totals.user_id
+        group by 1, 2, 3
+    ),
+    fixed as (
+        insert into library_totals as t (user_id, collection_id, asset_type, items, bytes)
+        select a.user_id, a.collection_id, a.asset_type, a.items, a.bytes from actual a
+        on conflict on constraint library_totals_key do update
+            set items = excluded.items, bytes = excluded.bytes
+            where (t.items, t.bytes) is distinct from (excluded.items, excluded.bytes)
+        returning 1
+    ),
+    dropped as (
+        delete from library_totals t
+        where (repair_library_totals.user_id is null or t.user_id = repair_library_totals.user_id)
+          and not exists (select 1 from actual a
+                          where (a.user_id, a.collection_id, a.asset_type)
+                                is not distinct from (t.user_id, t.collection_id, t.asset_type))
+        returning 1
+    )
+    select ((select count(*) from fixed) + (select count(*) from dropped))::integer
+$$;
+
 -- list_library -----------------------------------------------------------------------
 -- The caller's items passing every filter given (a NULL filter passes all).
 -- An inlined SQL function: library_page adds the order, the cursor and the
@@ -58,7 +176,7 @@ $$;
 create function ourvidz_private.library_items(
     uid uuid, collection_id uuid, in_collection boolean, asset_type text, model text,
     is_favorite boolean, visibility text, tags_all text[], tags_any text[],
-    created_after timestamptz, created_before timestamptz, search text, words tsquery, pattern text)
+    created_after timestamptz, created_before timestamptz, search text, words tsquery, pattern text, match text)
 returns setof user_library
 language sql
 stable
@@ -78,7 +196,7 @@ as $$
       and (library_items.created_before is null or l.created_at < library_items.created_before)
       and (library_items.search is null or ourvidz_private.text_matches(
                l.search_document, ourvidz_private.library_text(l.custom_title, l.original_prompt),
-               library_items.search, library_items.words, library_items.pattern))
+               library_items.search, library_items.words, library_items.pattern, library_items.match))
 $$;
 
 -- The ids of one page of the caller's items, in order (and the rank, for
@@ -90,7 +208,8 @@ $$;
 create function ourvidz_private.library_page(
     collection_id uuid, in_collection boolean, asset_type text, model text, is_favorite boolean,
     visibility text, tags_all text[], tags_any text[], created_after timestamptz, created_before timestamptz,
-    search text, sort text, after_rank double precision, after_at timestamptz, after_id uuid, page_size integer)
+    search text, match text, sort text, after_rank double precision, after_at timestamptz, after_id uuid,
+    page_size integer)
 returns table (item_id uuid, item_rank double precision, item_created_at timestamptz)
 language plpgsql
 stable
@@ -116,7 +235,7 @@ begin
         from ourvidz_private.library_items(uid, library_page.collection_id, library_page.in_collection,
                  library_page.asset_type, library_page.model, library_page.is_favorite, library_page.visibility,
                  library_page.tags_all, library_page.tags_any, library_page.created_after,
-                 library_page.created_before, library_page.search, words, pattern) l
+                 library_page.created_before, library_page.search, words, pattern, library_page.match) l
         where after_at is null or (l.created_at, l.id) < (after_at, after_id)
         order by l.created_at desc, l.id desc
         limit page_size;
@@ -126,7 +245,7 @@ begin
         from ourvidz_private.library_items(uid, library_page.collection_id, library_page.in_collection,
                  library_page.asset_type, library_page.model, library_page.is_favorite, library_page.visibility,
                  library_page.tags_all, library_page.tags_any, library_page.created_after,
-                 library_page.created_before, library_page.search, words, pattern) l
+                 library_page.created_before, library_page.search, words, pattern, library_page.match) l
         where after_at is null or (l.created_at, l.id) > (after_at, after_id)
         order by l.created_at, l.id
         limit page_size;
@@ -135,12 +254,12 @@ begin
         select r.id, r.rank, r.created_at
         from (select l.id, l.created_at,
                      ourvidz_private.text_rank(l.search_document,
-                         ourvidz_private.library_text(l.custom_title, l.original_prompt), library_page.search, words)
-                         as rank
+                         ourvidz_private.library_text(l.custom_title, l.original_prompt), library_page.search, words,
+                         library_page.match) as rank
               from ourvidz_private.library_items(uid, library_page.collection_id, library_page.in_collection,
                        library_page.asset_type, library_page.model, library_page.is_favorite, library_page.visibility,
                        library_page.tags_all, library_page.tags_any, library_page.created_after,
-                       library_page.created_before, library_page.search, words, pattern) l) r
+                       library_page.created_before, library_page.search, words, pattern, library_page.match) l) r
         where after_at is null or (r.rank, r.created_at, r.id) < (after_rank, after_at, after_id)
         order by r.rank desc, r.created_at desc, r.id desc
         limit page_size;
@@ -150,7 +269,9 @@ $$;
 
 -- A page of the caller's library, keyset-paginated: `sort` "newest" (the
 -- default), "oldest", or "relevance" (needs a search; best first, then newest).
--- Pass the answer's `next` back as `after` for the following page.
+-- Pass the answer's `next` back as `after` for the following page. A search
+-- is tried in stages (search.sql); the answer says which stage matched
+-- (`match`), and its cursor keeps to it.
 create function list_library(
     page_size integer default null,
     after jsonb default null,
@@ -171,8 +292,11 @@ returns jsonb
 language plpgsql
 stable
 set search_path = pg_catalog, public
+-- the rows are read by primary key and user (see below), with the user known
+set plan_cache_mode = force_custom_plan
 as $$
 declare
+    uid uuid := ourvidz_private.require_user();
     wanted text := ourvidz_private.checked_search(search);
     order_by text := coalesce(sort, 'newest');
     all_tags text[] := ourvidz_private.checked_tags(tags_all, 'tags_all');
@@ -180,11 +304,11 @@ declare
     after_rank double precision;
     after_at timestamptz;
     after_id uuid;
+    match text;
     ids uuid[];
     ranks double precision[];
     rows jsonb;
 begin
-    perform ourvidz_private.require_user();
     page_size := coalesce(page_size, 50);
     perform ourvidz_private.require_between(page_size, 'page_size', 1, 100);
     perform ourvidz_private.json_enum(jsonb_build_object('sort', sort), 'sort', '{newest,oldest,relevance}');
@@ -201,19 +325,24 @@ begin
         perform ourvidz_private.require_collection(list_library.collection_id);
     end if;
     -- The cursor is what a "next" holds: the sort it belongs to, an ISO 8601
-    -- timestamp, an id, and for relevance the rank. A JSON null is the first page.
+    -- timestamp, an id, for relevance the rank, and for a search the stage
+    -- that matched. A JSON null is the first page.
     if after is not null and after <> 'null'::jsonb then
         begin
             if not coalesce(jsonb_typeof(after) = 'object'
                             and after ->> 'sort' = order_by
                             and after ->> 'created_at' ~ '^\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d(:?\d\d)?)?$'
                             and after ->> 'id' ~ '^[0-9A-Fa-f-]{36}$'
-                            and (order_by <> 'relevance' or jsonb_typeof(after -> 'rank') = 'number'), false) then
+                            and (order_by <> 'relevance' or jsonb_typeof(after -> 'rank') = 'number')
+                            and case when wanted is null then not after ? 'match'
+                                     else after ->> 'match' = any (ourvidz_private.search_matches()) end,
+                            false) then
                 raise invalid_text_representation;
             end if;
             after_at := (after ->> 'created_at')::timestamptz;
             after_id := (after ->> 'id')::uuid;
             after_rank := (after ->> 'rank')::double precision;
+            match := after ->> 'match';
         exception when invalid_text_representation or invalid_datetime_format or datetime_field_overflow then
             raise exception using errcode = 'PT400',
                 message = 'after must be the "next" object of a previous page of the same sort';
@@ -221,19 +350,28 @@ begin
     end if;
 
     -- page_size + 1 ids: the extra one only says whether a next page exists.
-    select coalesce(array_agg(p.item_id order by p.n), '{}'), coalesce(array_agg(p.item_rank order by p.n), '{}')
-    into ids, ranks
-    from ourvidz_private.library_page(list_library.collection_id, in_collection, asset_type, model, is_favorite,
-             visibility, all_tags, any_tags, created_after, created_before, wanted, order_by,
-             after_rank, after_at, after_id, page_size + 1) with ordinality p (item_id, item_rank, item_created_at, n);
-    -- The rows themselves are read as the caller, under RLS, by primary key.
+    -- A search's stages are tried in turn until one finds something (the
+    -- first page decides; a cursor names its stage).
+    foreach match in array case when wanted is null then array[null::text]
+                                when match is not null then array[match]
+                                else ourvidz_private.search_matches() end loop
+        select coalesce(array_agg(p.item_id order by p.n), '{}'), coalesce(array_agg(p.item_rank order by p.n), '{}')
+        into ids, ranks
+        from ourvidz_private.library_page(list_library.collection_id, in_collection, asset_type, model, is_favorite,
+                 visibility, all_tags, any_tags, created_after, created_before, wanted, match, order_by,
+                 after_rank, after_at, after_id, page_size + 1)
+             with ordinality p (item_id, item_rank, item_created_at, n);
+        exit when cardinality(ids) > 0;
+    end loop;
+    -- The rows themselves are read as the caller, under RLS, by primary key;
+    -- the user named too, so the planner needs no index on the policy's side.
     select coalesce(jsonb_agg(jsonb_build_object('item', ourvidz_private.library_item_json(l),
                                                  'rank', ranks[array_position(ids, l.id)],
                                                  'created_at', l.created_at, 'id', l.id)
                               order by array_position(ids, l.id)), '[]'::jsonb)
     into rows
     from user_library l
-    where l.id = any (ids);
+    where l.id = any (ids) and l.user_id = uid;
 
     return jsonb_build_object(
         'items', (select coalesce(jsonb_agg(r -> 'item' order by n), '[]'::jsonb)
@@ -242,8 +380,10 @@ begin
                     jsonb_strip_nulls(jsonb_build_object('sort', order_by,
                                                          'rank', rows -> (page_size - 1) -> 'rank',
                                                          'created_at', rows -> (page_size - 1) -> 'created_at',
-                                                         'id', rows -> (page_size - 1) -> 'id'))
-                end);
+                                                         'id', rows -> (page_size - 1) -> 'id',
+                                                         'match', match))
+                end,
+        'match', match);
 end;
 $$;
 
@@ -459,6 +599,26 @@ begin
 end;
 $$;
 
+-- The newest item of each of the caller's collections. `security definer`,
+-- reading only auth.uid()'s collections: under RLS the planner, not knowing
+-- the policy's user, takes a large library for a small one and reads covers
+-- through the wrong index; list_collections reads the items as the caller.
+create function ourvidz_private.collection_covers()
+returns table (collection_id uuid, item_id uuid)
+language sql
+stable
+security definer
+set search_path = pg_catalog, public
+as $$
+    select c.id, cover.id
+    from user_collections c
+    cross join lateral (select l.id from user_library l
+                        where l.collection_id = c.id
+                        order by l.created_at desc, l.id desc
+                        limit 1) cover
+    where c.user_id = auth.uid()
+$$;
+
 -- The caller's collections, newest first, each with its count and its cover:
 -- the newest item in it (as list_library shows items), null when empty.
 create function list_collections()
@@ -471,14 +631,12 @@ declare
     uid uuid := ourvidz_private.require_user();
 begin
     return jsonb_build_object('collections', coalesce((
-        select jsonb_agg(ourvidz_private.collection_json(c) || jsonb_build_object('cover', (
-                   select ourvidz_private.library_item_json(l)
-                   from user_library l
-                   where l.collection_id = c.id and l.user_id = uid
-                   order by l.created_at desc, l.id desc
-                   limit 1))
-               order by c.created_at desc, c.id desc)
+        select jsonb_agg(ourvidz_private.collection_json(c)
+                         || jsonb_build_object('cover', ourvidz_private.library_item_json(l))
+                         order by c.created_at desc, c.id desc)
         from user_collections c
+        left join ourvidz_private.collection_covers() cover on cover.collection_id = c.id
+        left join user_library l on l.id = cover.item_id and l.user_id = uid
         where c.user_id = uid), '[]'::jsonb));
 end;
 $$;
@@ -486,7 +644,8 @@ $$;
 -- asset_statistics --------------------------------------------------------------------
 -- What the caller keeps, for a page header: counts and bytes by asset type in
 -- the workspace (live items; dismissed ones too, and apart) and in the library
--- (and per collection, and outside any).
+-- (and per collection, and outside any). The library's come from
+-- library_totals (a few rows), the workspace's from its rows (7 days' worth).
 create function asset_statistics()
 returns jsonb
 language plpgsql
@@ -512,29 +671,28 @@ begin
     from workspace_assets w
     where w.user_id = uid and w.expires_at > now();
 
-    with per_collection as (
-        select l.collection_id, l.asset_type, count(*) as n, sum(l.file_size_bytes) as bytes
-        from user_library l
-        where l.user_id = uid
-        group by l.collection_id, l.asset_type
-    )
     select jsonb_build_object(
-               'image', jsonb_build_object('count', coalesce(sum(n) filter (where asset_type = 'image'), 0),
-                                           'bytes', coalesce(sum(bytes) filter (where asset_type = 'image'), 0)),
-               'video', jsonb_build_object('count', coalesce(sum(n) filter (where asset_type = 'video'), 0),
-                                           'bytes', coalesce(sum(bytes) filter (where asset_type = 'video'), 0)),
-               'total', jsonb_build_object('count', coalesce(sum(n), 0), 'bytes', coalesce(sum(bytes), 0)),
-               'unfiled', jsonb_build_object('count', coalesce(sum(n) filter (where collection_id is null), 0),
-                                             'bytes', coalesce(sum(bytes) filter (where collection_id is null), 0))),
-           (select coalesce(jsonb_agg(jsonb_build_object('id', c.id, 'name', c.name,
-                                                         'count', coalesce(t.n, 0), 'bytes', coalesce(t.bytes, 0))
-                                      order by c.created_at desc, c.id desc), '[]'::jsonb)
-            from user_collections c
-            left join (select p.collection_id, sum(p.n) as n, sum(p.bytes) as bytes
-                       from per_collection p group by p.collection_id) t on t.collection_id = c.id
-            where c.user_id = uid)
-    into library, collections
-    from per_collection;
+               'image', jsonb_build_object('count', coalesce(sum(t.items) filter (where t.asset_type = 'image'), 0),
+                                           'bytes', coalesce(sum(t.bytes) filter (where t.asset_type = 'image'), 0)),
+               'video', jsonb_build_object('count', coalesce(sum(t.items) filter (where t.asset_type = 'video'), 0),
+                                           'bytes', coalesce(sum(t.bytes) filter (where t.asset_type = 'video'), 0)),
+               'total', jsonb_build_object('count', coalesce(sum(t.items), 0), 'bytes', coalesce(sum(t.bytes), 0)),
+               'unfiled', jsonb_build_object('count', coalesce(sum(t.items) filter (where t.collection_id is null), 0),
+                                             'bytes', coalesce(sum(t.bytes) filter (where t.collection_id is null), 0)))
+    into library
+    from library_totals t
+    where t.user_id = uid;
+
+    select coalesce(jsonb_agg(jsonb_build_object('id', c.id, 'name', c.name,
+                                                 'count', coalesce(n.items, 0), 'bytes', coalesce(n.bytes, 0))
+                              order by c.created_at desc, c.id desc), '[]'::jsonb)
+    into collections
+    from user_collections c
+    left join (select t.collection_id, sum(t.items) as items, sum(t.bytes) as bytes
+               from library_totals t
+               where t.user_id = uid and t.collection_id is not null
+               group by t.collection_id) n on n.collection_id = c.id
+    where c.user_id = uid;
 
     return jsonb_build_object('workspace', workspace, 'library', library, 'collections', collections);
 end;
@@ -554,17 +712,23 @@ grant execute on function
     create_collection(text, text), update_collection(uuid, text, text), delete_collection(uuid, boolean),
     list_collections(), asset_statistics()
     to authenticated, service_role;
+revoke execute on function repair_library_totals(uuid) from public, anon, authenticated;
+grant execute on function repair_library_totals(uuid) to service_role;
+revoke execute on function ourvidz_private.add_library_totals(uuid[], uuid[], text[], bigint[], bigint[]),
+    ourvidz_private.count_library_totals(), ourvidz_private.collection_covers()
+    from public;
+grant execute on function ourvidz_private.collection_covers() to authenticated, service_role;
 revoke execute on function ourvidz_private.library_item_json(user_library),
     ourvidz_private.collection_json(user_collections), ourvidz_private.require_collection(uuid),
     ourvidz_private.library_items(uuid, uuid, boolean, text, text, boolean, text, text[], text[],
-                                  timestamptz, timestamptz, text, tsquery, text),
+                                  timestamptz, timestamptz, text, tsquery, text, text),
     ourvidz_private.library_page(uuid, boolean, text, text, boolean, text, text[], text[], timestamptz,
-                                 timestamptz, text, text, double precision, timestamptz, uuid, integer)
+                                 timestamptz, text, text, text, double precision, timestamptz, uuid, integer)
     from public;
 grant execute on function ourvidz_private.library_item_json(user_library),
     ourvidz_private.collection_json(user_collections), ourvidz_private.require_collection(uuid),
     ourvidz_private.library_items(uuid, uuid, boolean, text, text, boolean, text, text[], text[],
-                                  timestamptz, timestamptz, text, tsquery, text),
+                                  timestamptz, timestamptz, text, tsquery, text, text),
     ourvidz_private.library_page(uuid, boolean, text, text, boolean, text, text[], text[], timestamptz,
-                                 timestamptz, text, text, double precision, timestamptz, uuid, integer)
+                                 timestamptz, text, text, text, double precision, timestamptz, uuid, integer)
     to authenticated, service_role;

@@ -22,12 +22,13 @@ alter table user_library enable row level security;
 alter table storage_deletion_outbox enable row level security;
 alter table asset_relationships enable row level security;
 alter table job_sources enable row level security;
+alter table library_totals enable row level security;
 
 revoke all on jobs, workspace_assets, user_collections, user_library, storage_deletion_outbox,
-    asset_relationships, job_sources
+    asset_relationships, job_sources, library_totals
     from public, anon, authenticated;
 grant all on jobs, workspace_assets, user_collections, user_library, storage_deletion_outbox,
-    asset_relationships, job_sources
+    asset_relationships, job_sources, library_totals
     to service_role;
 
 -- jobs: created through enqueue_job (or a plain insert of the same columns,
@@ -118,15 +119,18 @@ create policy "Users can view own pending deletions" on storage_deletion_outbox
     for select to authenticated
     using (user_id = (select auth.uid()));
 
--- asset_relationships, job_sources: written by the system only (lineage.sql,
--- queue.sql), which keeps every edge between one user's assets; a user reads
--- their own.
-grant select on asset_relationships, job_sources to authenticated;
+-- asset_relationships, job_sources, library_totals: written by the system
+-- only (lineage.sql, queue.sql, library.sql), which keeps every edge between
+-- one user's assets and every total exact; a user reads their own.
+grant select on asset_relationships, job_sources, library_totals to authenticated;
 
 create policy "Users can view own asset relationships" on asset_relationships
     for select to authenticated
     using (user_id = (select auth.uid()));
 create policy "Users can view own job sources" on job_sources
+    for select to authenticated
+    using (user_id = (select auth.uid()));
+create policy "Users can view own library totals" on library_totals
     for select to authenticated
     using (user_id = (select auth.uid()));
 

@@ -184,15 +184,34 @@ create index idx_library_user_created on user_library (user_id, created_at desc,
 -- A collection's pages and cover, its count, ON DELETE SET NULL.
 create index idx_library_collection on user_library (collection_id, created_at desc, id desc)
     where collection_id is not null;
--- Search (search.sql): full text, substring and fuzzy (pg_trgm), tags.
-create index idx_library_search_document on user_library using gin (search_document);
+-- Search (search.sql): full text, substring and fuzzy (pg_trgm), tags. Each
+-- leads with user_id (btree_gin), so a search intersects the caller's entries
+-- with the term's inside the index instead of reading every user's matches.
+create index idx_library_search_document on user_library using gin (user_id, search_document);
 create index idx_library_search_text on user_library
-    using gin (ourvidz_private.library_text(custom_title, original_prompt) gin_trgm_ops);
-create index idx_library_tags on user_library using gin (tags);
+    using gin (user_id, ourvidz_private.library_text(custom_title, original_prompt) gin_trgm_ops);
+create index idx_library_tags on user_library using gin (user_id, tags);
 create index idx_library_job on user_library (job_id) where job_id is not null;
 create unique index user_library_storage_path_key on user_library (storage_path);
 create unique index user_library_thumbnail_path_key on user_library (thumbnail_path)
     where thumbnail_path is not null;
+
+-- library_totals --------------------------------------------------------------
+-- What each user keeps in the library, per collection (NULL: in none) and
+-- asset type: items and bytes, kept by a statement trigger (library.sql), so
+-- asset_statistics reads a few rows instead of a large library. Only a user's
+-- own transactions change their library (saves, organising, deletes), so the
+-- rows are contended only by that user, like collection counts. (No check
+-- that they stay positive: an upsert checks the row it would insert — here a
+-- negative delta — before it finds the row it updates.)
+create table library_totals (
+    user_id uuid not null references auth.users (id) on delete cascade,
+    collection_id uuid,
+    asset_type text not null check (asset_type in ('image', 'video')),
+    items bigint not null default 0,
+    bytes bigint not null default 0,
+    constraint library_totals_key unique nulls not distinct (user_id, collection_id, asset_type)
+);
 
 -- asset_relationships (seed 003) --------------------------------------------------
 -- Lineage between one user's assets, workspace or library (their ids never

@@ -1,22 +1,36 @@
 -- Search: what a search box finds in the library and the workspace.
 --
--- One search string matches a text three ways, any of which is enough:
---   * full text: the words, stemmed (English), as a web search reads them
---     (`websearch_to_tsquery`: "quoted phrases", `or`, `-word`) — against a
---     stored document with a GIN index in the library (user_library's
---     search_document), computed per row in the small per-user workspace;
---   * substring: the string anywhere in the text, ignoring case (ILIKE,
---     served by pg_trgm's trigram GIN index in the library);
---   * fuzzy: the string close to a word of the text — a typo
---     (pg_trgm's word similarity `<%`, same index).
--- Substring and fuzzy need min_substring_chars() characters (trigrams).
--- Relevance is the full-text rank (ts_rank_cd) plus the word similarity.
+-- A search string is matched against a text — a library item's title and
+-- prompt, a workspace asset's prompt — in stages, each tried only when the one
+-- before found nothing at all (search_matches()):
+--   1. words: full text, the words stemmed (English) as a web search reads
+--      them (`websearch_to_tsquery`: "quoted phrases", `or`, `-word`), against
+--      a stored document with a GIN index in the library (user_library's
+--      search_document), computed per row in the small per-user workspace;
+--   2. substring: the string anywhere in the text, ignoring case (ILIKE,
+--      served by pg_trgm's trigram GIN index in the library), for a part of a
+--      word ("ount" finds "mountain");
+--   3. fuzzy: the string close to a word of the text (pg_trgm's word
+--      similarity `<%`, same index), for a typo ("mountian").
+-- Staged rather than all at once because the later stages cost more per row
+-- and match more loosely: in a 100,000-item library, every search would
+-- otherwise pay for trigram matching and drag in near misses next to its
+-- real matches. Substring and fuzzy need min_substring_chars() characters
+-- (trigrams). Relevance is the full-text rank (ts_rank_cd) of a words match,
+-- the word similarity of the others. A listing says which stage answered
+-- (`match`), and its cursor keeps to that stage.
 --
 -- The predicate and the rank are SQL functions the planner inlines into the
 -- listing queries, so the indexes apply. The listing functions plan with the
--- actual arguments (plan_cache_mode = force_custom_plan): a part of the search
--- that does not apply (no words, a string too short) folds away instead of
--- becoming a condition no index can serve.
+-- actual arguments (plan_cache_mode = force_custom_plan): the stages not
+-- tried, and a part that does not apply (no words, a string too short), fold
+-- away instead of becoming conditions no index can serve.
+
+-- The stages, in the order they are tried.
+create function ourvidz_private.search_matches()
+returns text[]
+language sql immutable parallel safe
+as $$ select '{words,substring,fuzzy}'::text[] $$;
 
 -- The search as given (trimmed), NULL for none or a blank one, or PT400.
 create function ourvidz_private.checked_search(search text)
@@ -52,29 +66,34 @@ as $$
                 then '%' || replace(replace(replace(search, '\', '\\'), '%', '\%'), '_', '\_') || '%' end
 $$;
 
--- Does a text match? `document` is its text-search document, `body` the text;
--- `words` and `pattern` come from the two functions above.
--- (Stable, not immutable: `<%` reads pg_trgm's similarity threshold setting;
--- a function declared more constant than its body is never inlined.)
-create function ourvidz_private.text_matches(document tsvector, body text, search text, words tsquery, pattern text)
+-- Does a text match at stage `match`? `document` is its text-search
+-- document, `body` the text; `words` and `pattern` come from the two functions
+-- above. (Stable, not immutable: `<%` reads pg_trgm's similarity threshold
+-- setting, and a function declared more constant than its body is never
+-- inlined.)
+create function ourvidz_private.text_matches(document tsvector, body text, search text, words tsquery, pattern text,
+                                             match text)
 returns boolean
 language sql stable parallel safe
 as $$
-    select (numnode(words) > 0 and document @@ words)
-        or (pattern is not null and body ilike pattern)
-        or (pattern is not null and search <% body)
+    select (match = 'words' and numnode(words) > 0 and document @@ words)
+        or (match = 'substring' and pattern is not null and body ilike pattern)
+        or (match = 'fuzzy' and pattern is not null and search <% body)
 $$;
 
-create function ourvidz_private.text_rank(document tsvector, body text, search text, words tsquery)
+create function ourvidz_private.text_rank(document tsvector, body text, search text, words tsquery, match text)
 returns double precision
-language sql immutable parallel safe
-as $$ select ts_rank_cd(document, words)::double precision + word_similarity(search, body) $$;
+language sql stable parallel safe
+as $$
+    select case when match = 'words' then ts_rank_cd(document, words)::double precision
+                else word_similarity(search, body)::double precision end
+$$;
 
-revoke execute on function ourvidz_private.checked_search(text), ourvidz_private.search_words(text),
-    ourvidz_private.search_pattern(text), ourvidz_private.text_matches(tsvector, text, text, tsquery, text),
-    ourvidz_private.text_rank(tsvector, text, text, tsquery)
+revoke execute on function ourvidz_private.search_matches(), ourvidz_private.checked_search(text), ourvidz_private.search_words(text),
+    ourvidz_private.search_pattern(text), ourvidz_private.text_matches(tsvector, text, text, tsquery, text, text),
+    ourvidz_private.text_rank(tsvector, text, text, tsquery, text)
     from public;
-grant execute on function ourvidz_private.checked_search(text), ourvidz_private.search_words(text),
-    ourvidz_private.search_pattern(text), ourvidz_private.text_matches(tsvector, text, text, tsquery, text),
-    ourvidz_private.text_rank(tsvector, text, text, tsquery)
+grant execute on function ourvidz_private.search_matches(), ourvidz_private.checked_search(text), ourvidz_private.search_words(text),
+    ourvidz_private.search_pattern(text), ourvidz_private.text_matches(tsvector, text, text, tsquery, text, text),
+    ourvidz_private.text_rank(tsvector, text, text, tsquery, text)
     to authenticated, service_role;

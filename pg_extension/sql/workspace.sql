@@ -108,7 +108,7 @@ $$;
 -- Inlined into list_workspace.
 create function ourvidz_private.workspace_asset_listed(
     w workspace_assets, include_dismissed boolean, asset_type text, model text,
-    created_after timestamptz, created_before timestamptz, search text, words tsquery, pattern text)
+    created_after timestamptz, created_before timestamptz, search text, words tsquery, pattern text, match text)
 returns boolean
 language sql
 stable
@@ -121,13 +121,15 @@ as $$
        and (workspace_asset_listed.created_before is null or w.created_at < workspace_asset_listed.created_before)
        and (workspace_asset_listed.search is null or ourvidz_private.text_matches(
                 to_tsvector('english', w.original_prompt), w.original_prompt,
-                workspace_asset_listed.search, workspace_asset_listed.words, workspace_asset_listed.pattern))
+                workspace_asset_listed.search, workspace_asset_listed.words, workspace_asset_listed.pattern,
+                workspace_asset_listed.match))
 $$;
 
 -- list_workspace ---------------------------------------------------------------------
 -- page_size: 1 to 100, 20 when not given (or NULL). The filters are the
--- library's (list_library) that a workspace item has: search, asset type,
--- model, created range; dismissed items only with include_dismissed.
+-- library's (list_library) that a workspace item has: search (in the same
+-- stages, search.sql), asset type, model, created range; dismissed items only
+-- with include_dismissed.
 create function list_workspace(
     page_size integer default null,
     before jsonb default null,
@@ -155,6 +157,7 @@ declare
     words tsquery := ourvidz_private.search_words(wanted);
     pattern text := ourvidz_private.search_pattern(wanted);
     dismissed_too boolean := coalesce(include_dismissed, false);
+    match text;
     before_at timestamptz;
     before_job uuid;
     result jsonb;
@@ -165,16 +168,21 @@ begin
                                       '{image,video}');
     -- A JSON null cursor (the "next" of the last page) means the first page.
     -- Otherwise only what a "next" holds: an ISO 8601 timestamp (not one of
-    -- Postgres' special inputs such as 'now' or 'epoch') and a job id.
+    -- Postgres' special inputs such as 'now' or 'epoch'), a job id, and for
+    -- a search the stage that matched.
     if before is not null and before <> 'null'::jsonb then
         begin
             if not coalesce(jsonb_typeof(before) = 'object'
                             and before ->> 'created_at' ~ '^\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d(:?\d\d)?)?$'
-                            and before ->> 'job_id' ~ '^[0-9A-Fa-f-]{36}$', false) then
+                            and before ->> 'job_id' ~ '^[0-9A-Fa-f-]{36}$'
+                            and case when wanted is null then not before ? 'match'
+                                     else before ->> 'match' = any (ourvidz_private.search_matches()) end,
+                            false) then
                 raise invalid_text_representation;
             end if;
             before_at := (before ->> 'created_at')::timestamptz;
             before_job := (before ->> 'job_id')::uuid;
+            match := before ->> 'match';
         exception when invalid_text_representation or invalid_datetime_format or datetime_field_overflow then
             raise exception using errcode = 'PT400', message = 'before must be the "next" object of a previous page';
         end;
@@ -182,51 +190,60 @@ begin
 
     -- A job is listed with its listed assets; a job still queued, processing,
     -- or failed is listed without any (unless dismissed), when it passes the
-    -- filters itself: its mode, model, creation time and prompt.
-    with candidates as (
-        select j.id, j.job_type, j.status, j.prompt, j.error, j.created_at, j.dismissed_at
-        from jobs j
-        where j.user_id = uid
-          and (before_at is null or (j.created_at, j.id) < (before_at, before_job))
-          and (exists (select 1 from workspace_assets w
-                       where w.user_id = uid and w.job_id = j.id
-                         and ourvidz_private.workspace_asset_listed(w, dismissed_too, list_workspace.asset_type,
-                             list_workspace.model, list_workspace.created_after, list_workspace.created_before,
-                             wanted, words, pattern))
-               or (j.status in ('queued', 'processing', 'failed')
-                   and (dismissed_too or j.dismissed_at is null)
-                   and (list_workspace.asset_type is null or j.mode = list_workspace.asset_type)
-                   and (list_workspace.model is null or j.model = list_workspace.model)
-                   and (list_workspace.created_after is null or j.created_at >= list_workspace.created_after)
-                   and (list_workspace.created_before is null or j.created_at < list_workspace.created_before)
-                   and (wanted is null or ourvidz_private.text_matches(
-                            to_tsvector('english', j.prompt), j.prompt, wanted, words, pattern))))
-        order by j.created_at desc, j.id desc
-        limit page_size + 1
-    ),
-    page as (
-        select c.*, row_number() over (order by c.created_at desc, c.id desc) as position
-        from candidates c
-    )
-    select jsonb_build_object(
-        'jobs', coalesce(jsonb_agg(
-            jsonb_build_object(
-                'job_id', p.id, 'job_type', p.job_type, 'status', p.status, 'prompt', p.prompt,
-                'error', p.error, 'created_at', p.created_at, 'dismissed_at', p.dismissed_at,
-                'assets', coalesce((select jsonb_agg(ourvidz_private.asset_json(w) order by w.asset_index)
-                                    from workspace_assets w
-                                    where w.user_id = uid and w.job_id = p.id
-                                      and ourvidz_private.workspace_asset_listed(w, dismissed_too, list_workspace.asset_type,
-                                              list_workspace.model, list_workspace.created_after,
-                                              list_workspace.created_before, wanted, words, pattern)),
-                                   '[]'::jsonb))
-            order by p.position) filter (where p.position <= page_size), '[]'::jsonb),
-        'next', (select jsonb_build_object('created_at', l.created_at, 'job_id', l.id)
-                 from page l
-                 where l.position = page_size
-                   and exists (select 1 from page x where x.position > page_size)))
-    into result
-    from page p;
+    -- filters itself: its mode, model, creation time and prompt. A search's
+    -- stages are tried in turn until one lists something (the first page
+    -- decides; a cursor names its stage).
+    foreach match in array case when wanted is null then array[null::text]
+                                when match is not null then array[match]
+                                else ourvidz_private.search_matches() end loop
+        with candidates as (
+            select j.id, j.job_type, j.status, j.prompt, j.error, j.created_at, j.dismissed_at
+            from jobs j
+            where j.user_id = uid
+              and (before_at is null or (j.created_at, j.id) < (before_at, before_job))
+              and (exists (select 1 from workspace_assets w
+                           where w.user_id = uid and w.job_id = j.id
+                             and ourvidz_private.workspace_asset_listed(w, dismissed_too, list_workspace.asset_type,
+                                 list_workspace.model, list_workspace.created_after, list_workspace.created_before,
+                                 wanted, words, pattern, match))
+                   or (j.status in ('queued', 'processing', 'failed')
+                       and (dismissed_too or j.dismissed_at is null)
+                       and (list_workspace.asset_type is null or j.mode = list_workspace.asset_type)
+                       and (list_workspace.model is null or j.model = list_workspace.model)
+                       and (list_workspace.created_after is null or j.created_at >= list_workspace.created_after)
+                       and (list_workspace.created_before is null or j.created_at < list_workspace.created_before)
+                       and (wanted is null or ourvidz_private.text_matches(
+                                to_tsvector('english', j.prompt), j.prompt, wanted, words, pattern, match))))
+            order by j.created_at desc, j.id desc
+            limit page_size + 1
+        ),
+        page as (
+            select c.*, row_number() over (order by c.created_at desc, c.id desc) as position
+            from candidates c
+        )
+        select jsonb_build_object(
+            'jobs', coalesce(jsonb_agg(
+                jsonb_build_object(
+                    'job_id', p.id, 'job_type', p.job_type, 'status', p.status, 'prompt', p.prompt,
+                    'error', p.error, 'created_at', p.created_at, 'dismissed_at', p.dismissed_at,
+                    'assets', coalesce((select jsonb_agg(ourvidz_private.asset_json(w) order by w.asset_index)
+                                        from workspace_assets w
+                                        where w.user_id = uid and w.job_id = p.id
+                                          and ourvidz_private.workspace_asset_listed(w, dismissed_too, list_workspace.asset_type,
+                                                  list_workspace.model, list_workspace.created_after,
+                                                  list_workspace.created_before, wanted, words, pattern, match)),
+                                       '[]'::jsonb))
+                order by p.position) filter (where p.position <= page_size), '[]'::jsonb),
+            'next', (select jsonb_strip_nulls(jsonb_build_object('created_at', l.created_at, 'job_id', l.id,
+                                                                 'match', match))
+                     from page l
+                     where l.position = page_size
+                       and exists (select 1 from page x where x.position > page_size)),
+            'match', match)
+        into result
+        from page p;
+        exit when result -> 'jobs' <> '[]'::jsonb;
+    end loop;
     return result;
 end;
 $$;
@@ -249,7 +266,7 @@ declare
     uid uuid := ourvidz_private.require_user();
     wanted uuid;
     asset workspace_assets;
-    saved_id uuid;
+    saved user_library;
     library_id uuid;
     destination text;
     thumbnail_destination text;
@@ -265,9 +282,10 @@ begin
     foreach wanted in array ourvidz_private.requested_assets(asset_ids, job_id) loop
         select * into asset from workspace_assets w where w.id = wanted and w.user_id = uid;
         if not found then
-            select l.id into saved_id from user_library l where l.user_id = uid and l.source_asset_id = wanted;
+            select * into saved from user_library l where l.user_id = uid and l.source_asset_id = wanted;
             if found then
-                items := items || jsonb_build_object('asset_id', wanted, 'library_id', saved_id, 'already_saved', true);
+                items := items || jsonb_build_object('asset_id', wanted, 'library_id', saved.id, 'already_saved', true,
+                                                     'item', ourvidz_private.library_item_json(saved));
             else
                 failed := failed || jsonb_build_object('id', wanted, 'error', 'not_found');
             end if;
@@ -565,13 +583,13 @@ revoke execute on function ourvidz_private.requested_assets(uuid[], uuid),
     ourvidz_private.record_save_intents(text[]), ourvidz_private.cancel_save_intents(text[]),
     ourvidz_private.asset_json(workspace_assets),
     ourvidz_private.workspace_asset_listed(workspace_assets, boolean, text, text, timestamptz, timestamptz,
-                                           text, tsquery, text),
+                                           text, tsquery, text, text),
     ourvidz_private.set_dismissed(uuid[], uuid, boolean, text)
     from public;
 grant execute on function ourvidz_private.requested_assets(uuid[], uuid),
     ourvidz_private.record_save_intents(text[]), ourvidz_private.cancel_save_intents(text[]),
     ourvidz_private.asset_json(workspace_assets),
     ourvidz_private.workspace_asset_listed(workspace_assets, boolean, text, text, timestamptz, timestamptz,
-                                           text, tsquery, text),
+                                           text, tsquery, text, text),
     ourvidz_private.set_dismissed(uuid[], uuid, boolean, text)
     to authenticated, service_role;

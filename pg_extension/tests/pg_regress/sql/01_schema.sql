@@ -7,7 +7,7 @@ select table_name, column_name, data_type, is_nullable, column_default
 from information_schema.columns
 where table_schema = 'public'
   and table_name in ('jobs', 'workspace_assets', 'user_library', 'user_collections', 'storage_deletion_outbox',
-                     'asset_relationships', 'job_sources')
+                     'asset_relationships', 'job_sources', 'library_totals')
 order by table_name, ordinal_position;
 
 -- Every constraint.
@@ -15,7 +15,7 @@ select conrelid::regclass as "table", conname, pg_get_constraintdef(oid) as defi
 from pg_constraint
 where conrelid in ('jobs'::regclass, 'workspace_assets'::regclass, 'user_library'::regclass,
                    'user_collections'::regclass, 'storage_deletion_outbox'::regclass,
-                   'asset_relationships'::regclass, 'job_sources'::regclass)
+                   'asset_relationships'::regclass, 'job_sources'::regclass, 'library_totals'::regclass)
 order by 1, 2;
 
 -- Every index.

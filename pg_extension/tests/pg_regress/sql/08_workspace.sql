@@ -89,8 +89,11 @@ from (select save_workspace_assets(
     (select jsonb_agg(i.value order by i.ordinality) from jsonb_array_elements(answer -> 'items') with ordinality i where i.ordinality <= 2)) as again
       from prepared) a;
 select count(*) as library_rows from user_library;
--- preparing an already saved asset says so
-select regress.stable(prepare_workspace_save(array(select source_asset_id from user_library order by generation_seed limit 1)));
+-- preparing an already saved asset says so, with the item as the library lists it
+select regress.stable(answer) #- '{items,0,item}' as prepared,
+       answer #>> '{items,0,item,id}' = answer #>> '{items,0,library_id}' as with_its_item
+from (select prepare_workspace_save(array(select source_asset_id from user_library order by generation_seed limit 1))
+      as answer) a;
 -- an intent the drainer has claimed can no longer be cancelled: the item fails, nothing is saved
 reset role;
 update storage_deletion_outbox set claimed_until = now() + interval '1 minute'

@@ -198,4 +198,11 @@ select regress.stable(delete_collection('30000000-0000-4000-8000-00000000000a', 
 select pg_temp.items(list_library()) as left;
 select object_name from storage_deletion_outbox where bucket_id = 'user-library' order by 1;
 select c ->> 'name' as name, c ->> 'asset_count' as asset_count from jsonb_array_elements(list_collections() -> 'collections') c;
+-- through every save, move and delete the statistics' totals stayed exact:
+-- recomputing them from the rows changes none
+reset role;
+select repair_library_totals() as totals_that_were_wrong;
+-- ... and repairs what a bypass broke
+update library_totals set items = 99 where user_id = 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa' and collection_id is null;
+select repair_library_totals('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa') as repaired, repair_library_totals() as left_wrong;
 rollback;
