@@ -450,6 +450,21 @@ begin
 end;
 $$;
 
+-- The answer of a batch call: under `done_key` the ids it acted on, and under
+-- `failed` the others, not found (not the caller's, or gone) — both in the
+-- order the caller listed them.
+create function ourvidz_private.batch_answer(done_key text, wanted uuid[], done uuid[])
+returns jsonb
+language sql
+immutable
+as $$
+    select jsonb_build_object(
+        done_key, (select coalesce(jsonb_agg(x order by n), '[]'::jsonb)
+                   from unnest(wanted) with ordinality u (x, n) where x = any (done)),
+        'failed', (select coalesce(jsonb_agg(jsonb_build_object('id', x, 'error', 'not_found') order by n), '[]'::jsonb)
+                   from unnest(wanted) with ordinality u (x, n) where x <> all (done)))
+$$;
+
 -- Workers ------------------------------------------------------------------------------
 
 create function ourvidz_private.require_worker_id(worker_id text)
@@ -2869,11 +2884,7 @@ begin
         delete from user_library l where l.id = any (wanted) and l.user_id = uid returning l.id
     )
     select coalesce(array_agg(id), '{}') into gone from deleted;
-    return jsonb_build_object(
-        'deleted', (select coalesce(jsonb_agg(x order by n), '[]'::jsonb)
-                    from unnest(wanted) with ordinality u (x, n) where x = any (gone)),
-        'failed', (select coalesce(jsonb_agg(jsonb_build_object('id', x, 'error', 'not_found') order by n), '[]'::jsonb)
-                   from unnest(wanted) with ordinality u (x, n) where x <> all (gone)));
+    return ourvidz_private.batch_answer('deleted', wanted, gone);
 end;
 $$;
 
@@ -3523,11 +3534,7 @@ begin
         delete from workspace_assets w where w.id = any (wanted) and w.user_id = uid returning w.id
     )
     select coalesce(array_agg(id), '{}') into gone from deleted;
-    return jsonb_build_object(
-        'discarded', (select coalesce(jsonb_agg(x order by n), '[]'::jsonb)
-                      from unnest(wanted) with ordinality u (x, n) where x = any (gone)),
-        'failed', (select coalesce(jsonb_agg(jsonb_build_object('id', x, 'error', 'not_found') order by n), '[]'::jsonb)
-                   from unnest(wanted) with ordinality u (x, n) where x <> all (gone)));
+    return ourvidz_private.batch_answer('discarded', wanted, gone);
 end;
 $$;
 
@@ -3571,12 +3578,7 @@ begin
         returning w.id
     )
     select coalesce(array_agg(id), '{}') into changed from updated;
-    return jsonb_build_object(
-        done_key, (select coalesce(jsonb_agg(x order by n), '[]'::jsonb)
-                   from unnest(wanted) with ordinality u (x, n) where x = any (changed)),
-        'jobs', jobs_changed,
-        'failed', (select coalesce(jsonb_agg(jsonb_build_object('id', x, 'error', 'not_found') order by n), '[]'::jsonb)
-                   from unnest(wanted) with ordinality u (x, n) where x <> all (changed)));
+    return ourvidz_private.batch_answer(done_key, wanted, changed) || jsonb_build_object('jobs', jobs_changed);
 end;
 $$;
 

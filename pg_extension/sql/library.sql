@@ -508,11 +508,7 @@ begin
         delete from user_library l where l.id = any (wanted) and l.user_id = uid returning l.id
     )
     select coalesce(array_agg(id), '{}') into gone from deleted;
-    return jsonb_build_object(
-        'deleted', (select coalesce(jsonb_agg(x order by n), '[]'::jsonb)
-                    from unnest(wanted) with ordinality u (x, n) where x = any (gone)),
-        'failed', (select coalesce(jsonb_agg(jsonb_build_object('id', x, 'error', 'not_found') order by n), '[]'::jsonb)
-                   from unnest(wanted) with ordinality u (x, n) where x <> all (gone)));
+    return ourvidz_private.batch_answer('deleted', wanted, gone);
 end;
 $$;
 

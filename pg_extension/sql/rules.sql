@@ -344,6 +344,21 @@ begin
 end;
 $$;
 
+-- The answer of a batch call: under `done_key` the ids it acted on, and under
+-- `failed` the others, not found (not the caller's, or gone) — both in the
+-- order the caller listed them.
+create function ourvidz_private.batch_answer(done_key text, wanted uuid[], done uuid[])
+returns jsonb
+language sql
+immutable
+as $$
+    select jsonb_build_object(
+        done_key, (select coalesce(jsonb_agg(x order by n), '[]'::jsonb)
+                   from unnest(wanted) with ordinality u (x, n) where x = any (done)),
+        'failed', (select coalesce(jsonb_agg(jsonb_build_object('id', x, 'error', 'not_found') order by n), '[]'::jsonb)
+                   from unnest(wanted) with ordinality u (x, n) where x <> all (done)))
+$$;
+
 -- Workers ------------------------------------------------------------------------------
 
 create function ourvidz_private.require_worker_id(worker_id text)

@@ -425,11 +425,7 @@ begin
         delete from workspace_assets w where w.id = any (wanted) and w.user_id = uid returning w.id
     )
     select coalesce(array_agg(id), '{}') into gone from deleted;
-    return jsonb_build_object(
-        'discarded', (select coalesce(jsonb_agg(x order by n), '[]'::jsonb)
-                      from unnest(wanted) with ordinality u (x, n) where x = any (gone)),
-        'failed', (select coalesce(jsonb_agg(jsonb_build_object('id', x, 'error', 'not_found') order by n), '[]'::jsonb)
-                   from unnest(wanted) with ordinality u (x, n) where x <> all (gone)));
+    return ourvidz_private.batch_answer('discarded', wanted, gone);
 end;
 $$;
 
@@ -473,12 +469,7 @@ begin
         returning w.id
     )
     select coalesce(array_agg(id), '{}') into changed from updated;
-    return jsonb_build_object(
-        done_key, (select coalesce(jsonb_agg(x order by n), '[]'::jsonb)
-                   from unnest(wanted) with ordinality u (x, n) where x = any (changed)),
-        'jobs', jobs_changed,
-        'failed', (select coalesce(jsonb_agg(jsonb_build_object('id', x, 'error', 'not_found') order by n), '[]'::jsonb)
-                   from unnest(wanted) with ordinality u (x, n) where x <> all (changed)));
+    return ourvidz_private.batch_answer(done_key, wanted, changed) || jsonb_build_object('jobs', jobs_changed);
 end;
 $$;
 
