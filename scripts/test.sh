@@ -145,7 +145,8 @@ stage_native() {
     stage "native crates"
     start_test_cluster
     cargo test --workspace --exclude ourvidz --exclude queue-job --exclude job-callback \
-        --exclude workspace-actions --exclude delete-workspace-item --exclude storage-drain --exclude ourvidz-e2e \
+        --exclude workspace-actions --exclude library-actions --exclude delete-workspace-item --exclude storage-drain \
+        --exclude ourvidz-e2e \
         --exclude ourvidz-differential
 }
 
@@ -153,7 +154,7 @@ stage_e2e() {
     stage "end to end: components, runtime, Storage API, worker"
     cargo build -p ourvidz-runtime -p ourvidz-worker
     cargo build --target wasm32-wasip2 --release \
-        -p queue-job -p job-callback -p workspace-actions -p delete-workspace-item -p storage-drain
+        -p queue-job -p job-callback -p workspace-actions -p library-actions -p delete-workspace-item -p storage-drain
     start_test_cluster
     cargo test -p ourvidz-e2e
 }
@@ -162,7 +163,7 @@ stage_js() {
     stage "JavaScript clients: supabase-js against the stack"
     cargo build -p ourvidz-runtime -p ourvidz-worker
     cargo build --target wasm32-wasip2 --release \
-        -p queue-job -p job-callback -p workspace-actions -p delete-workspace-item -p storage-drain
+        -p queue-job -p job-callback -p workspace-actions -p library-actions -p delete-workspace-item -p storage-drain
     start_test_cluster
     # Node 20 has a WebSocket (supabase-js's realtime client needs one) behind this flag.
     node --experimental-websocket --test tests/js/

@@ -45,12 +45,17 @@ pub struct Settings {
     pub exact_copy_mode: Option<bool>,
 }
 
-/// The queue-job body: the `request` argument of `enqueue_job`.
+/// The queue-job body: the `request` argument of `enqueue_job`. `mode` and
+/// `prompt` may come from `from_asset` (one of the caller's assets, whose
+/// prompt, model, settings and seed a job reuses; `reuse_seed: false` draws a
+/// new seed), so `enqueue_job` says when one is missing.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QueueJobBody {
-    pub mode: String,
-    pub prompt: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -59,14 +64,25 @@ pub struct QueueJobBody {
     pub batch_size: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "objects_only::one")]
-    pub settings: Option<Settings>,
+    /// Checked against [`Settings`] for its shape, and passed on as written:
+    /// a JSON `null` inside drops a setting inherited from `from_asset`.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "settings_shape")]
+    pub settings: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_asset: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reuse_seed: Option<bool>,
 }
 
 impl QueueJobBody {
     pub fn to_json(&self) -> Value {
         json!(self)
     }
+}
+
+fn settings_shape<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    let settings = objects_only::one::<D, Settings>(deserializer)?;
+    Ok(settings.map(|(_, written)| written))
 }
 
 // ------------------------------------------------------------- job-callback
@@ -126,6 +142,8 @@ pub fn parse_job_callback(body: JobCallbackBody) -> Result<JobCallback, EdgeErro
 #[serde(rename_all = "snake_case")]
 pub enum ActionName {
     Save,
+    Dismiss,
+    Restore,
     Discard,
     Clear,
 }
@@ -160,12 +178,16 @@ pub enum Target {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WorkspaceAction {
     Save { target: Target, collection_id: Option<Uuid>, custom_title: Option<String>, tags: Option<Vec<String>> },
+    /// Hide from the listing, keep until expiry (seed 002's two-level deletion).
+    Dismiss { target: Target },
+    Restore { target: Target },
     Discard { target: Target },
+    /// Dismiss everything.
     Clear,
 }
 
 /// Read a workspace action: each action takes only its own fields, and
-/// save/discard exactly one of `asset_ids` and `job_id`.
+/// save/dismiss/restore/discard exactly one of `asset_ids` and `job_id`.
 pub fn parse_workspace_action(body: WorkspaceActionBody) -> Result<WorkspaceAction, EdgeError> {
     let present = |name: &'static str, is_set: bool| is_set.then_some(name);
     let fields = [
@@ -177,6 +199,8 @@ pub fn parse_workspace_action(body: WorkspaceActionBody) -> Result<WorkspaceActi
     ];
     let (action_name, allowed): (&str, &[&str]) = match body.action {
         ActionName::Save => ("save", &["asset_ids", "job_id", "collection_id", "custom_title", "tags"]),
+        ActionName::Dismiss => ("dismiss", &["asset_ids", "job_id"]),
+        ActionName::Restore => ("restore", &["asset_ids", "job_id"]),
         ActionName::Discard => ("discard", &["asset_ids", "job_id"]),
         ActionName::Clear => ("clear", &[]),
     };
@@ -190,6 +214,8 @@ pub fn parse_workspace_action(body: WorkspaceActionBody) -> Result<WorkspaceActi
             custom_title: body.custom_title,
             tags: body.tags,
         },
+        ActionName::Dismiss => WorkspaceAction::Dismiss { target: target(body.asset_ids, body.job_id)? },
+        ActionName::Restore => WorkspaceAction::Restore { target: target(body.asset_ids, body.job_id)? },
         ActionName::Discard => WorkspaceAction::Discard { target: target(body.asset_ids, body.job_id)? },
         ActionName::Clear => WorkspaceAction::Clear,
     })
@@ -203,39 +229,54 @@ fn target(asset_ids: Option<Vec<Uuid>>, job_id: Option<Uuid>) -> Result<Target, 
     }
 }
 
-/// The workspace listing's query string: `page_size` and the cursor
+/// The workspace listing's query string: `page_size`, the cursor
 /// `before_created_at` + `before_job_id` (the `next` object of the previous
-/// page). `list_workspace` checks the values: the page size's range and
-/// default, and that the cursor is whole and well formed.
-#[derive(Debug, Clone, PartialEq)]
+/// page), and the filters the library's listing shares — `search`,
+/// `asset_type`, `model`, `created_after`, `created_before` — and
+/// `include_dismissed`. `list_workspace` checks the values: the page size's
+/// range and default, the cursor, the filters (the edge passes them as text).
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ListQuery {
     pub page_size: Option<i32>,
     pub before: Option<Value>,
+    pub search: Option<String>,
+    pub asset_type: Option<String>,
+    pub model: Option<String>,
+    pub created_after: Option<String>,
+    pub created_before: Option<String>,
+    pub include_dismissed: Option<String>,
 }
 
 pub fn parse_list_query(pairs: &[(String, String)]) -> Result<ListQuery, EdgeError> {
     let mut page_size = None;
     let mut created_at = None;
     let mut job_id = None;
+    let mut query = ListQuery::default();
     for (name, value) in pairs {
         let slot = match name.as_str() {
             "page_size" => &mut page_size,
             "before_created_at" => &mut created_at,
             "before_job_id" => &mut job_id,
+            "search" => &mut query.search,
+            "asset_type" => &mut query.asset_type,
+            "model" => &mut query.model,
+            "created_after" => &mut query.created_after,
+            "created_before" => &mut query.created_before,
+            "include_dismissed" => &mut query.include_dismissed,
             _ => return Err(EdgeError::invalid(format!("unknown query parameter {name:?}"))),
         };
-        if slot.replace(value.as_str()).is_some() {
+        if slot.replace(value.clone()).is_some() {
             return Err(EdgeError::invalid(format!("query parameter {name} is given twice")));
         }
     }
-    let page_size = page_size
+    query.page_size = page_size
         .map(|text| text.parse::<i32>().map_err(|_| EdgeError::invalid("page_size must be an integer")))
         .transpose()?;
-    let before = match (created_at, job_id) {
+    query.before = match (created_at, job_id) {
         (None, None) => None,
         (created_at, job_id) => Some(json!({"created_at": created_at, "job_id": job_id})),
     };
-    Ok(ListQuery { page_size, before })
+    Ok(query)
 }
 
 // ---------------------------------------------------- delete-workspace-item
@@ -285,8 +326,11 @@ mod objects_only {
     use serde::{Deserialize, Deserializer};
     use serde_json::Value;
 
-    pub fn one<'de, D: Deserializer<'de>, T: DeserializeOwned>(deserializer: D) -> Result<Option<T>, D::Error> {
-        Option::<Value>::deserialize(deserializer)?.map(object).transpose()
+    /// The object read as `T`, with the JSON it was read from.
+    pub fn one<'de, D: Deserializer<'de>, T: DeserializeOwned>(deserializer: D) -> Result<Option<(T, Value)>, D::Error> {
+        Option::<Value>::deserialize(deserializer)?
+            .map(|value| object(value.clone()).map(|read| (read, value)))
+            .transpose()
     }
 
     pub fn many<'de, D: Deserializer<'de>, T: DeserializeOwned>(deserializer: D) -> Result<Option<Vec<T>>, D::Error> {

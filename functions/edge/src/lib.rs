@@ -1,6 +1,6 @@
-//! Shared code of the ourvidz edge functions: the four of the API (queue-job,
-//! job-callback, workspace-actions, delete-workspace-item) and the
-//! maintenance one (storage-drain).
+//! Shared code of the ourvidz edge functions: the five of the API (queue-job,
+//! job-callback, workspace-actions, library-actions, delete-workspace-item)
+//! and the maintenance one (storage-drain).
 //!
 //! A function is a short pipeline: [`request::dispatch`] (its own CORS
 //! preflight, 405) → [`auth::authenticate`] (JWT: HS256 or JWKS, role) → a `bodies::parse_*`
@@ -17,6 +17,7 @@ pub mod auth;
 pub mod bodies;
 pub mod config;
 pub mod error;
+pub mod library;
 pub mod outbox;
 pub mod paths;
 pub mod request;

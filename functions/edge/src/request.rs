@@ -26,6 +26,7 @@ pub mod methods {
     pub const QUEUE_JOB: &[Method] = &[Method::POST];
     pub const JOB_CALLBACK: &[Method] = &[Method::POST];
     pub const WORKSPACE_ACTIONS: &[Method] = &[Method::GET, Method::POST];
+    pub const LIBRARY_ACTIONS: &[Method] = &[Method::GET, Method::POST];
     pub const DELETE_WORKSPACE_ITEM: &[Method] = &[Method::POST, Method::DELETE];
     pub const STORAGE_DRAIN: &[Method] = &[Method::POST];
 }
@@ -162,6 +163,7 @@ mod tests {
             ("queue-job", methods::QUEUE_JOB, "POST, OPTIONS"),
             ("job-callback", methods::JOB_CALLBACK, "POST, OPTIONS"),
             ("workspace-actions", methods::WORKSPACE_ACTIONS, "GET, POST, OPTIONS"),
+            ("library-actions", methods::LIBRARY_ACTIONS, "GET, POST, OPTIONS"),
             ("delete-workspace-item", methods::DELETE_WORKSPACE_ITEM, "POST, DELETE, OPTIONS"),
             ("storage-drain", methods::STORAGE_DRAIN, "POST, OPTIONS"),
         ] {

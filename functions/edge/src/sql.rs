@@ -13,7 +13,7 @@
 //! reaches stderr.
 
 use crate::auth::DbSession;
-use crate::bodies::Target;
+use crate::bodies::{ListQuery, Target};
 use crate::error::{EdgeError, ErrorKind};
 use serde_json::Value;
 use uuid::Uuid;
@@ -66,13 +66,21 @@ pub fn record_job_result(result: &Value) -> SqlCall {
     }
 }
 
-/// One page of the caller's workspace; no `page_size` means the SQL's default.
-pub fn list_workspace(page_size: Option<i32>, before: Option<&Value>) -> SqlCall {
+/// One page of the caller's workspace, filtered; no `page_size` means the
+/// SQL's default.
+pub fn list_workspace(query: &ListQuery) -> SqlCall {
     SqlCall {
-        statement: "select public.list_workspace($1::text::int, $2::text::jsonb)::text",
+        statement: "select public.list_workspace($1::text::int, $2::text::jsonb, $3::text, $4::text, $5::text, \
+                    $6::text::timestamptz, $7::text::timestamptz, $8::text::boolean)::text",
         params: vec![
-            SqlParam::optional_text(page_size.map(|size| size.to_string())),
-            SqlParam::optional_text(before.map(Value::to_string)),
+            SqlParam::optional_text(query.page_size.map(|size| size.to_string())),
+            SqlParam::optional_text(query.before.as_ref().map(Value::to_string)),
+            SqlParam::optional_text(query.search.clone()),
+            SqlParam::optional_text(query.asset_type.clone()),
+            SqlParam::optional_text(query.model.clone()),
+            SqlParam::optional_text(query.created_after.clone()),
+            SqlParam::optional_text(query.created_before.clone()),
+            SqlParam::optional_text(query.include_dismissed.clone()),
         ],
     }
 }
@@ -132,6 +140,24 @@ fn target_params(target: &Target) -> (SqlParam, SqlParam) {
     match target {
         Target::Assets(ids) => (uuids(ids), SqlParam::Null),
         Target::Job(job_id) => (SqlParam::Null, SqlParam::Text(job_id.to_string())),
+    }
+}
+
+/// `dismiss_workspace_items` for the listed assets, or a whole job.
+pub fn dismiss_workspace_items(target: &Target) -> SqlCall {
+    let (asset_ids, job_id) = target_params(target);
+    SqlCall {
+        statement: "select public.dismiss_workspace_items($1::text[]::uuid[], $2::text::uuid)::text",
+        params: vec![asset_ids, job_id],
+    }
+}
+
+/// `restore_workspace_items` for the listed assets, or a whole job.
+pub fn restore_workspace_items(target: &Target) -> SqlCall {
+    let (asset_ids, job_id) = target_params(target);
+    SqlCall {
+        statement: "select public.restore_workspace_items($1::text[]::uuid[], $2::text::uuid)::text",
+        params: vec![asset_ids, job_id],
     }
 }
 
@@ -361,7 +387,7 @@ mod tests {
         let call = discard_workspace_assets(&Target::Assets(vec![Uuid::nil()]));
         assert_eq!(call.params, vec![SqlParam::TextArray(vec![Uuid::nil().to_string()]), SqlParam::Null]);
         assert!(call.statement.ends_with("::text"));
-        assert_eq!(list_workspace(None, None).params, vec![SqlParam::Null, SqlParam::Null]);
+        assert_eq!(list_workspace(&ListQuery::default()).params, vec![SqlParam::Null; 8]);
         let call = complete_storage_deletions(&[3, 4]);
         assert_eq!(call.params, vec![SqlParam::TextArray(vec!["3".into(), "4".into()])]);
     }
@@ -372,10 +398,12 @@ mod tests {
         let calls = [
             enqueue_job(&json!({}), Some("k")),
             record_job_result(&json!({})),
-            list_workspace(Some(20), None),
+            list_workspace(&ListQuery { page_size: Some(20), search: Some("fox".into()), ..ListQuery::default() }),
             prepare_workspace_save(&ids, Some(Uuid::nil()), Some("t"), Some(&["x".to_owned()])),
             save_workspace_assets(&json!([]), None, None, None),
             discard_workspace_assets(&ids),
+            dismiss_workspace_items(&ids),
+            restore_workspace_items(&Target::Job(Uuid::nil())),
             clear_workspace(),
             delete_workspace_items(Some(Uuid::nil()), None),
             claim_storage_deletions(Some(10)),

@@ -81,7 +81,7 @@ pub struct CopyItem {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Prepared {
     pub to_copy: Vec<CopyItem>,
-    /// `{"asset_id", "library_id"}` of assets a previous request saved.
+    /// `{"asset_id", "library_id", "item"}` of assets a previous request saved.
     pub already_saved: Vec<Value>,
     /// `{"id", "error"}` of assets not found.
     pub failed: Vec<Value>,
@@ -101,6 +101,9 @@ struct PreparedItem {
     library_id: Uuid,
     #[serde(default)]
     already_saved: bool,
+    /// The library item of an already saved asset, as the library lists it.
+    #[serde(default)]
+    item: Option<Value>,
     #[serde(default)]
     source_path: Option<String>,
     #[serde(default)]
@@ -121,7 +124,7 @@ pub fn read_prepared(answer: Value, user: Uuid) -> Result<Prepared, EdgeError> {
     let mut prepared = Prepared { to_copy: Vec::new(), already_saved: Vec::new(), failed: answer.failed };
     for item in answer.items {
         if item.already_saved {
-            prepared.already_saved.push(json!({"asset_id": item.asset_id, "library_id": item.library_id}));
+            prepared.already_saved.push(json!({"asset_id": item.asset_id, "library_id": item.library_id, "item": item.item}));
             continue;
         }
         let own = |path: Option<String>, bucket: &str| -> Result<String, EdgeError> {

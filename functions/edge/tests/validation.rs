@@ -92,9 +92,11 @@ fn values_out_of_range_are_left_to_sql() {
 }
 
 #[test]
-fn json_nulls_are_absent_fields() {
+fn json_nulls_are_absent_fields_but_settings_reach_sql_as_written() {
+    // a null setting drops one a job would inherit from `from_asset`, so it
+    // reaches enqueue_job (which stores no nulls)
     let request = json!({"mode": "image", "prompt": "p", "model": null, "settings": {"aspect_ratio": null}});
-    assert_eq!(queue_job(request).unwrap(), json!({"mode": "image", "prompt": "p", "settings": {}}));
+    assert_eq!(queue_job(request).unwrap(), json!({"mode": "image", "prompt": "p", "settings": {"aspect_ratio": null}}));
 }
 
 #[test]
@@ -104,9 +106,15 @@ fn unknown_fields_are_refused_at_every_level() {
 }
 
 #[test]
-fn missing_required_fields_are_refused() {
-    assert_invalid(queue_job(json!({"prompt": "p"})), "missing field `mode`");
-    assert_invalid(queue_job(json!({"mode": "image"})), "missing field `prompt`");
+fn a_job_from_an_asset_leaves_mode_prompt_and_the_asset_to_sql() {
+    // mode and prompt may come from the asset; enqueue_job says when they are
+    // missing, and whether the asset is the caller's
+    assert_eq!(queue_job(json!({"prompt": "p"})).unwrap(), json!({"prompt": "p"}));
+    let reuse = json!({"from_asset": ASSET, "reuse_seed": false, "prompt": "again", "settings": {"style": null}});
+    assert_eq!(queue_job(reuse.clone()).unwrap(), reuse);
+    assert_eq!(queue_job(json!({"from_asset": "not a uuid"})).unwrap(), json!({"from_asset": "not a uuid"}));
+    assert_invalid(queue_job(json!({"from_asset": 7})), "invalid type");
+    assert_invalid(queue_job(json!({"from_asset": ASSET, "reuse_seed": "no"})), "invalid type");
 }
 
 #[test]
@@ -227,6 +235,18 @@ fn save_and_discard_take_exactly_one_target() {
 }
 
 #[test]
+fn dismiss_and_restore_take_exactly_one_target() {
+    let job = Target::Job(Uuid::parse_str(JOB).unwrap());
+    assert_eq!(action(json!({"action": "dismiss", "job_id": JOB})).unwrap(), WorkspaceAction::Dismiss { target: job.clone() });
+    assert_eq!(
+        action(json!({"action": "restore", "asset_ids": [ASSET]})).unwrap(),
+        WorkspaceAction::Restore { target: Target::Assets(vec![Uuid::parse_str(ASSET).unwrap()]) }
+    );
+    assert_invalid(action(json!({"action": "dismiss"})), "exactly one of asset_ids and job_id");
+    assert_invalid(action(json!({"action": "restore", "job_id": JOB, "tags": []})), "tags is not allowed with action restore");
+}
+
+#[test]
 fn fields_of_other_actions_are_refused() {
     assert_invalid(action(json!({"action": "clear", "asset_ids": [ASSET]})), "asset_ids is not allowed with action clear");
     assert_invalid(action(json!({"action": "discard", "job_id": JOB, "tags": []})), "tags is not allowed");
@@ -250,7 +270,11 @@ fn storage_drain_passes_its_batch_size_to_sql() {
 #[test]
 fn listing_query_passes_page_size_and_cursor_to_sql() {
     let parse = |query: &str| parse_list_query(&query_pairs(Some(query)).unwrap());
-    assert_eq!(parse("").unwrap(), ListQuery { page_size: None, before: None });
+    assert_eq!(parse("").unwrap(), ListQuery::default());
+    let filtered = parse("search=red%20fox&asset_type=image&model=sdxl&created_after=2025-08-01&include_dismissed=true").unwrap();
+    assert_eq!(filtered.search.as_deref(), Some("red fox"));
+    assert_eq!(filtered.include_dismissed.as_deref(), Some("true"));
+    assert_eq!(filtered.created_after.as_deref(), Some("2025-08-01"));
     let page = parse(&format!("page_size=5&before_created_at=2025-08-30T10:00:00.123456+00:00&before_job_id={JOB}")).unwrap();
     assert_eq!(page.page_size, Some(5));
     assert_eq!(page.before, Some(json!({"created_at": "2025-08-30T10:00:00.123456+00:00", "job_id": JOB})));
@@ -268,6 +292,7 @@ fn listing_query_shape_is_strict() {
     }
     assert_invalid(parse("limit=5"), "unknown query parameter");
     assert_invalid(parse("page_size=5&page_size=6"), "twice");
+    assert_invalid(parse("search=a&search=b"), "twice");
 }
 
 // ---------------------------------------------------- delete-workspace-item

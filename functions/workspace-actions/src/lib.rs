@@ -1,18 +1,24 @@
 //! workspace-actions: the caller's workspace — list it, save to the library,
-//! discard, clear.
+//! dismiss and restore, discard, clear.
 //!
-//! - `GET ?page_size&before_created_at&before_job_id` → `list_workspace`, then
-//!   ONE batch-sign request (user's token, workspace-temp) for every asset and
-//!   thumbnail of the page; each asset gains `url` and `thumbnail_url`.
+//! - `GET ?page_size&before_created_at&before_job_id` (and the filters
+//!   `search`, `asset_type`, `model`, `created_after`, `created_before`,
+//!   `include_dismissed`) → `list_workspace`, then ONE batch-sign request
+//!   (user's token, workspace-temp) for every asset and thumbnail of the
+//!   page; each asset gains `url` and `thumbnail_url`.
 //! - `POST {"action": "save", ...}`: `prepare_workspace_save` (allocates
 //!   library ids and records a save intent) → Storage copy workspace-temp →
 //!   user-library per asset with the user's token (a failed copy puts the
 //!   asset in `failed`) → `save_workspace_assets` for the copied ones. The
 //!   library row commits only after its object exists, and the temp object
 //!   is deleted later through the outbox, so no step can lose an asset; a
-//!   copy whose row never commits is removed by the save intent.
-//! - `discard` / `clear` → `discard_workspace_assets` / `clear_workspace`
-//!   (objects go to the outbox, which the storage-drain function empties).
+//!   copy whose row never commits is removed by the save intent. Each saved
+//!   item is answered as the library lists it, with `url` and
+//!   `thumbnail_url` (one batch-sign request, user-library).
+//! - `dismiss` / `restore` / `clear` → `dismiss_workspace_items` /
+//!   `restore_workspace_items` / `clear_workspace` (hide, unhide, hide all:
+//!   nothing is deleted); `discard` → `discard_workspace_assets` (rows now,
+//!   objects through the outbox, which the storage-drain function empties).
 
 use futures::future::join_all;
 use ourvidz_edge::auth::User;
@@ -20,6 +26,7 @@ use ourvidz_edge::bodies::{parse_list_query, parse_workspace_action, Target, Wor
 use ourvidz_edge::host::{send_storage, serve, Context, Db, SpinResponse};
 use ourvidz_edge::request::methods;
 use ourvidz_edge::paths::{LIBRARY_BUCKET, WORKSPACE_BUCKET};
+use ourvidz_edge::library;
 use ourvidz_edge::response::{self, ApiResponse};
 use ourvidz_edge::storage::{self, StorageFailure, SIGNED_URL_SECONDS};
 use ourvidz_edge::workspace::{self, CopyItem};
@@ -44,29 +51,36 @@ async fn workspace_actions(ctx: Context) -> Result<ApiResponse, EdgeError> {
             let save = Save { collection_id, custom_title, tags };
             save.run(&ctx, caller.into_user()?, target).await
         }
-        WorkspaceAction::Discard { target } => discard(&ctx, caller.into_user()?, target).await,
-        WorkspaceAction::Clear => {
-            let user = caller.into_user()?;
-            let answer = ctx.db().await?.call(user.session(), sql::clear_workspace()).await?;
-            Ok(response::json(200, &answer))
-        }
+        WorkspaceAction::Dismiss { target } => answer(&ctx, caller.into_user()?, sql::dismiss_workspace_items(&target)).await,
+        WorkspaceAction::Restore { target } => answer(&ctx, caller.into_user()?, sql::restore_workspace_items(&target)).await,
+        WorkspaceAction::Discard { target } => answer(&ctx, caller.into_user()?, sql::discard_workspace_assets(&target)).await,
+        WorkspaceAction::Clear => answer(&ctx, caller.into_user()?, sql::clear_workspace()).await,
     }
+}
+
+/// An action that is one SQL call, answered as the SQL answers.
+async fn answer(ctx: &Context, user: User, call: sql::SqlCall) -> Result<ApiResponse, EdgeError> {
+    let answer = ctx.db().await?.call(user.session(), call).await?;
+    Ok(response::json(200, &answer))
 }
 
 async fn list(ctx: &Context, user: User) -> Result<ApiResponse, EdgeError> {
     let query = parse_list_query(&ctx.query_pairs()?)?;
-    let mut page = ctx.db().await?.call(user.session(), sql::list_workspace(query.page_size, query.before.as_ref())).await?;
-    let names = workspace::names_to_sign(&page);
-    let urls = if names.is_empty() {
-        HashMap::new()
-    } else {
-        let client = ctx.storage();
-        let request = client.sign_batch(ctx.user_credential(&user), WORKSPACE_BUCKET, &names, SIGNED_URL_SECONDS);
-        let (status, body) = send_storage(request).await?;
-        storage::read_sign_batch(&client, status, &body)?
-    };
+    let mut page = ctx.db().await?.call(user.session(), sql::list_workspace(&query)).await?;
+    let urls = sign(ctx, &user, WORKSPACE_BUCKET, workspace::names_to_sign(&page)).await?;
     workspace::attach_urls(&mut page, &urls);
     Ok(response::json(200, &page))
+}
+
+/// Signed URLs for `names` of `bucket`, from one batch request with the user's token.
+async fn sign(ctx: &Context, user: &User, bucket: &str, names: Vec<String>) -> Result<HashMap<String, String>, EdgeError> {
+    if names.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let client = ctx.storage();
+    let request = client.sign_batch(ctx.user_credential(user), bucket, &names, SIGNED_URL_SECONDS);
+    let (status, body) = send_storage(request).await?;
+    Ok(storage::read_sign_batch(&client, status, &body)?)
 }
 
 struct Save {
@@ -95,7 +109,10 @@ impl Save {
             }
         }
         let saved = self.commit(&db, &user, &copied).await?;
-        Ok(response::json(200, &workspace::save_answer(prepared, copy_failures, saved)))
+        let mut answer = workspace::save_answer(prepared, copy_failures, saved);
+        let urls = sign(ctx, &user, LIBRARY_BUCKET, library::names_to_sign(&answer)).await?;
+        library::attach_urls(&mut answer, &urls);
+        Ok(response::json(200, &answer))
     }
 
     /// Step 3 for the copied assets; nothing to commit when every copy failed.
@@ -125,9 +142,4 @@ async fn copy(ctx: &Context, user: &User, item: &CopyItem) -> Result<(), Storage
         storage::read_copy(status, &body)?;
     }
     Ok(())
-}
-
-async fn discard(ctx: &Context, user: User, target: Target) -> Result<ApiResponse, EdgeError> {
-    let answer = ctx.db().await?.call(user.session(), sql::discard_workspace_assets(&target)).await?;
-    Ok(response::json(200, &answer))
 }
