@@ -7,7 +7,10 @@
 #     for pgrx's bindgen, pkg-config + libssl-dev, sudo (pgrx --runas), wal2json
 #     (Realtime's change stream).
 #   - Supabase's tools the tests run: pg_cron, plpgsql_check, ffmpeg (Debian),
-#     the Supabase CLI 2.117.0 (npm, into .tools/).
+#     the Supabase CLI 2.117.0 (npm, into .tools/); Chromium (Debian) for the
+#     page's browser tests.
+#   - The app page's supabase-js (web/package-lock.json) and the JavaScript
+#     test clients (tests/js/package-lock.json), with npm ci.
 #   - Rust: the wasm32-wasip2 target (edge functions), cargo-pgrx 0.18.1.
 #   - `cargo pgrx init` pointed at Debian's pg_config (no pgrx-managed Postgres).
 set -euo pipefail
@@ -53,9 +56,10 @@ fi
 
 # Supabase's own tools the tests run (scripts/test.sh) -------------------------
 # pg_cron (the schedule migration really schedules), plpgsql_check (what
-# `supabase db lint` checks with), ffmpeg (decodes the reference worker's MP4s).
+# `supabase db lint` checks with), ffmpeg (decodes the reference worker's MP4s),
+# chromium (the browser tests drive /usr/bin/chromium with playwright-core).
 tools=()
-for pkg in postgresql-15-cron postgresql-15-plpgsql-check ffmpeg; do
+for pkg in postgresql-15-cron postgresql-15-plpgsql-check ffmpeg chromium; do
     is_installed "$pkg" || tools+=("$pkg")
 done
 if [ "${#tools[@]}" -gt 0 ]; then
@@ -94,6 +98,16 @@ if [ ! -f "$js_dir/node_modules/.package-lock.json" ] \
     || [ "$js_dir/package-lock.json" -nt "$js_dir/node_modules/.package-lock.json" ]; then
     log "npm ci in tests/js"
     (cd "$js_dir" && npm ci --no-audit --no-fund)
+fi
+
+# The app page's one dependency: supabase-js, whose browser build (dist/umd)
+# `ourvidz up` serves at /vendor/supabase.js — the page's own pin, apart from
+# the test clients', so the app never runs on a test dependency.
+web_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/web
+if [ ! -f "$web_dir/node_modules/.package-lock.json" ] \
+    || [ "$web_dir/package-lock.json" -nt "$web_dir/node_modules/.package-lock.json" ]; then
+    log "npm ci in web"
+    (cd "$web_dir" && npm ci --no-audit --no-fund)
 fi
 
 # The Supabase CLI, pinned (its binary ships in the npm package; no Docker is
