@@ -324,7 +324,8 @@ async fn serve(
 /// A link that signs the app page at `api_url` in as the user with `email`
 /// (made in auth.users if there is none): an access token for `ttl_seconds`,
 /// signed with the project's secret, in the URL fragment (never sent to a
-/// server), as Supabase's implicit grant redirects to an app.
+/// server), as Supabase's implicit grant redirects to an app — and the
+/// project's anon key (`apikey`), which a hosted app has in its config.
 pub async fn sign_in_link(api_url: &str, db_url: &str, email: &str, secret: &[u8], ttl_seconds: i64) -> Result<String, StackError> {
     let failed = |e: tokio_postgres::Error| StackError::SignIn(e.to_string());
     let (client, connection) = tokio_postgres::connect(db_url, tokio_postgres::NoTls).await.map_err(failed)?;
@@ -346,7 +347,8 @@ pub async fn sign_in_link(api_url: &str, db_url: &str, email: &str, secret: &[u8
     let mut claims = ourvidz_jwt::access_token_claims("authenticated", Some(&user.to_string()), chrono::Utc::now().timestamp(), ttl_seconds);
     claims.insert("email".into(), Value::from(email));
     let token = ourvidz_jwt::sign(&claims, secret);
-    Ok(format!("{api_url}/#access_token={token}&token_type=bearer&expires_in={ttl_seconds}"))
+    let anon_key = demo_key("anon", secret);
+    Ok(format!("{api_url}/#access_token={token}&token_type=bearer&expires_in={ttl_seconds}&apikey={anon_key}"))
 }
 
 /// Make sure the `supabase_realtime` publication exists, as Supabase's image
