@@ -1,9 +1,10 @@
 // Every call the page makes, through supabase-js as a hosted-Supabase app
 // makes them: edge functions (`functions.invoke`) where the backend does more
-// than one SQL call — queue a job, list the workspace with signed URLs, save
-// (Storage copy + SQL), delete — and the SQL API through RPC (`rpc()`) where
-// one call is the whole action; Storage batch signing for the files a page
-// shows. Each call answers its data or throws an Error carrying the API's
+// than a SQL call — queue a job, list the workspace or the library with
+// signed URLs, save (Storage copy + SQL), delete, organise the library — and
+// the SQL API through RPC (`rpc()`) for dismiss, restore and clear, where one
+// call is the whole action; Storage batch signing for the files Realtime
+// announces. Each call answers its data or throws an Error carrying the API's
 // own sentence (the SQL rules' 400s included), which the views show as a
 // toast. A 401 means the token is no longer accepted: `onRefused` is told.
 
@@ -55,18 +56,22 @@ export function createApi(supabase, { onRefused }) {
     return new Map(data.filter((d) => d.signedUrl).map((d) => [d.path, d.signedUrl]));
   }
 
+  /** `?a=1&tags_all=x&tags_all=y`: absent values left out, arrays repeated. */
   const query = (params) => {
     const search = new URLSearchParams();
     for (const [key, value] of Object.entries(params)) {
-      if (value !== undefined && value !== null && value !== '') search.set(key, value);
+      for (const one of [value].flat()) {
+        if (one !== undefined && one !== null && one !== '') search.append(key, String(one));
+      }
     }
     const text = search.toString();
     return text ? `?${text}` : '';
   };
 
+  const library = (body) => invoke('library-actions', { body });
+
   return {
     sign,
-    rpc,
 
     queueJob: (body, idempotencyKey) =>
       invoke('queue-job', { body, headers: { 'Idempotency-Key': idempotencyKey } }),
@@ -86,22 +91,21 @@ export function createApi(supabase, { onRefused }) {
     restore: (target) => rpc('restore_workspace_items', target),
     clearWorkspace: () => rpc('clear_workspace'),
 
-    /** A page of the library (list_library's filters), each item with signed `url` and `thumbnail_url`. */
-    async listLibrary(params) {
-      const page = await rpc('list_library', params);
-      const urls = await sign('user-library', page.items.flatMap((i) => [i.storage_path, i.thumbnail_path]));
-      for (const item of page.items) {
-        item.url = urls.get(item.storage_path) ?? null;
-        item.thumbnail_url = item.thumbnail_path ? urls.get(item.thumbnail_path) ?? null : null;
-      }
-      return page;
-    },
-    listCollections: () => rpc('list_collections'),
-    statistics: () => rpc('asset_statistics'),
-    createCollection: (name) => rpc('create_collection', { name }),
-    renameCollection: (id, name) => rpc('update_collection', { collection_id: id, name }),
-    deleteCollection: (id, deleteItems) => rpc('delete_collection', { collection_id: id, delete_items: deleteItems }),
-    updateItems: (ids, changes) => rpc('update_library_items', { item_ids: ids, changes }),
-    deleteItems: (ids) => rpc('delete_library_items', { item_ids: ids }),
+    /** A page of the library (list_library's filters; `after` its `next`), each item with signed `url` and `thumbnail_url`. */
+    listLibrary: (params, after) =>
+      invoke(`library-actions${query({
+        ...params,
+        after_created_at: after?.created_at,
+        after_id: after?.id,
+        after_rank: after?.rank,
+        after_match: after?.match,
+      })}`, { method: 'GET' }),
+    listCollections: () => invoke('library-actions?view=collections', { method: 'GET' }),
+    statistics: () => invoke('library-actions?view=statistics', { method: 'GET' }),
+    createCollection: (name) => library({ action: 'create_collection', name }),
+    renameCollection: (id, name) => library({ action: 'update_collection', collection_id: id, name }),
+    deleteCollection: (id, deleteItems) => library({ action: 'delete_collection', collection_id: id, delete_items: deleteItems }),
+    updateItems: (ids, changes) => library({ action: 'update', item_ids: ids, changes }),
+    deleteItems: (ids) => library({ action: 'delete', item_ids: ids }),
   };
 }

@@ -3,8 +3,8 @@
 // filters (type, model, favorites, tags), favorite and tag editing, moving to
 // a collection, multi-select for batch move, favorite and delete, and endless
 // scrolling by keyset pages (list_library's `next` cursor) in a virtual grid.
-// Everything goes through the SQL API by RPC, and the files of a page are
-// signed in one Storage batch request.
+// Everything goes through the library-actions function, which answers a
+// page with its files signed in one Storage batch request.
 
 import { el, toast, fail, ask, debounce, media } from './ui.js';
 import { openLightbox, refreshLightbox } from './lightbox.js';
@@ -80,7 +80,7 @@ export function createLibrary({ api, promptBar }) {
   async function loadMore() {
     if (!next || loading) return;
     const mine = generation;
-    loading = api.listLibrary({ ...params(), after: next });
+    loading = api.listLibrary(params(), next);
     try {
       const page = await loading;
       if (mine !== generation) return;
