@@ -170,3 +170,37 @@ export async function startStack({ worker = false } = {}) {
   }
   return stack;
 }
+
+/**
+ * Debian's Chromium (scripts/setup.sh installs it), headless, driven by
+ * playwright-core. The flags keep it off the network this machine does not
+ * have (no background requests, updates, sync or QUIC) and let it run as root.
+ */
+export async function launchChromium() {
+  const { chromium } = await import('playwright-core');
+  return chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}
+
+/**
+ * `ourvidz link --email <email>` against `stack`: the sign-in link of that
+ * user (made in auth.users the first time), as a person gets one.
+ */
+export function signInLink(stack, email) {
+  return new Promise((resolveLink, reject) => {
+    const args = ['link'];
+    if (email) args.push('--email', email);
+    const child = spawn(join(repoRoot, 'target/debug/ourvidz'), args, {
+      cwd: repoRoot,
+      env: { ...process.env, OURVIDZ_HOME: stack.home, OURVIDZ_JWT_SECRET: stack.secret },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (chunk) => (out += chunk));
+    child.once('error', reject);
+    child.once('exit', (code) => (code === 0 ? resolveLink(out.trim()) : reject(new Error(`ourvidz link exited with ${code}`))));
+  });
+}
