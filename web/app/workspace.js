@@ -21,6 +21,7 @@ import { ITEM_DRAG_TYPE } from './promptbar.js';
 const BUCKET = 'workspace-temp';
 const LIVE_STATUSES = new Set(['queued', 'processing', 'failed']);
 const MAX_IDS = 100;
+const SIGN_BATCH_MS = 8;
 
 const $ = (id) => document.getElementById(id);
 
@@ -113,7 +114,10 @@ export function createWorkspace({ api, promptBar, library }) {
     }
   }
 
-  /** Sign the new assets' files in one batch (the ones arriving together). */
+  /**
+   * Sign new assets' files in one batch: a job's rows arrive as separate
+   * Realtime messages a few milliseconds apart, so wait that long for the rest.
+   */
   function sign(asset) {
     toSign.push(asset);
     if (signTimer) return;
@@ -131,7 +135,7 @@ export function createWorkspace({ api, promptBar, library }) {
       } catch (error) {
         fail(error, 'New items could not be shown');
       }
-    }, 0);
+    }, SIGN_BATCH_MS);
   }
 
   /** A Realtime change of `jobs` or `workspace_assets` (this user's, as RLS lets through). */
