@@ -16,7 +16,8 @@
 #   e2e       the whole stack: the Spin components (release) on the runtime, the
 #             Storage API, the worker, against a database with the extension
 #   js        the same stack through the JavaScript clients (supabase-js under
-#             node --test, tests/js)
+#             node --test, tests/js), the app page among them in headless
+#             Chromium (playwright-core; screenshots in target/browser/)
 #
 # Test clusters live under $OURVIDZ_HOME (default <repo>/.ourvidz) and are
 # stopped on exit. Nothing here needs a server to be running beforehand.
@@ -160,7 +161,7 @@ stage_e2e() {
 }
 
 stage_js() {
-    stage "JavaScript clients: supabase-js against the stack"
+    stage "JavaScript clients: supabase-js and the page in Chromium against the stack"
     cargo build -p ourvidz-runtime -p ourvidz-worker
     cargo build --target wasm32-wasip2 --release \
         -p queue-job -p job-callback -p workspace-actions -p library-actions -p delete-workspace-item -p storage-drain

@@ -1,25 +1,74 @@
 -- plpgsql twin of src/collection_count.rs, for the pure-SQL build.
--- Every row change is a -1 on the collection it left and a +1 on the one it
--- entered; both counters are updated in uuid order so opposite moves can't
--- deadlock. collections.sql makes it security definer with an empty
--- search_path, like the Rust one.
+-- Fires once per statement (collections.sql creates the triggers and makes it
+-- security definer with an empty search_path, like the Rust one) and sums,
+-- per collection, +1 for each row of `added` and -1 for each row of
+-- `removed`. The transaction-local setting ourvidz.collection_counts says
+-- what this transaction did so far: nothing yet (unset) — apply the sums at
+-- once; 'applied' — record them in ourvidz_private.pending_collection_counts
+-- and queue the apply at commit; 'queued' — record them, the apply is queued.
 create function update_collection_asset_count()
 returns trigger
 language plpgsql
 as $$
 declare
-    change record;
+    state text := current_setting('ourvidz.collection_counts', true);
+    changed integer;
 begin
-    for change in
-        select d.id, d.delta
-        from (values (case when tg_op <> 'INSERT' then old.collection_id end, -1),
-                     (case when tg_op <> 'DELETE' then new.collection_id end, 1)) as d (id, delta)
-        where d.id is not null
-          and (tg_op <> 'UPDATE' or old.collection_id is distinct from new.collection_id)
-        order by d.id
-    loop
-        update public.user_collections set asset_count = asset_count + change.delta where id = change.id;
-    end loop;
+    if state is distinct from 'applied' and state is distinct from 'queued' then
+        if tg_op = 'INSERT' then
+            update public.user_collections c set asset_count = c.asset_count + s.delta
+            from (select a.collection_id as id, count(*)::integer as delta
+                  from added a where a.collection_id is not null group by a.collection_id) s
+            where c.id = s.id;
+        elsif tg_op = 'DELETE' then
+            update public.user_collections c set asset_count = c.asset_count - s.delta
+            from (select r.collection_id as id, count(*)::integer as delta
+                  from removed r where r.collection_id is not null group by r.collection_id) s
+            where c.id = s.id;
+        else
+            update public.user_collections c set asset_count = c.asset_count + s.delta
+            from (select m.id, sum(m.delta)::integer as delta
+                  from (select a.collection_id as id, 1 as delta from added a
+                        union all
+                        select r.collection_id, -1 from removed r) m
+                  where m.id is not null
+                  group by m.id
+                  having sum(m.delta) <> 0) s
+            where c.id = s.id;
+        end if;
+        get diagnostics changed = row_count;
+        if changed > 0 then
+            perform set_config('ourvidz.collection_counts', 'applied', true);
+        end if;
+        return null;
+    end if;
+    -- Said before the insert: when the apply runs at once (`set constraints
+    -- ... immediate`), it resets the state itself.
+    if state = 'applied' then
+        perform set_config('ourvidz.collection_counts', 'queued', true);
+    end if;
+    if tg_op = 'INSERT' then
+        insert into ourvidz_private.pending_collection_counts (collection_id, delta, queue_flush)
+        select a.collection_id, count(*), state = 'applied'
+        from added a where a.collection_id is not null group by a.collection_id;
+    elsif tg_op = 'DELETE' then
+        insert into ourvidz_private.pending_collection_counts (collection_id, delta, queue_flush)
+        select r.collection_id, -count(*), state = 'applied'
+        from removed r where r.collection_id is not null group by r.collection_id;
+    else
+        insert into ourvidz_private.pending_collection_counts (collection_id, delta, queue_flush)
+        select m.id, sum(m.delta), state = 'applied'
+        from (select a.collection_id as id, 1 as delta from added a
+              union all
+              select r.collection_id, -1 from removed r) m
+        where m.id is not null
+        group by m.id
+        having sum(m.delta) <> 0;
+    end if;
+    get diagnostics changed = row_count;
+    if changed = 0 and state = 'applied' then
+        perform set_config('ourvidz.collection_counts', 'applied', true);
+    end if;
     return null;
 end;
 $$;

@@ -8,8 +8,10 @@
 //!   around 1024 bytes), with every bucket argument including NULL and none;
 //! - the collection-count trigger: random histories of inserts, moves,
 //!   deletes (single and multi-row statements, valid and refused), collection
-//!   removals; after every statement the counts of both builds are compared,
-//!   and compared with the rows;
+//!   removals, mostly one statement per transaction and sometimes several
+//!   (with savepoints rolled back, and rollbacks); after every statement the
+//!   counts of both builds are compared, and after every transaction compared
+//!   with the rows;
 //! - the expiry cleanup: random mixes of expired and live rows (ties, thumbnails,
 //!   several users) cleaned in random batch sizes; each call's answer, the rows
 //!   left and the deletion outbox are compared.
@@ -248,7 +250,11 @@ fn library_statement(rng: &mut StdRng, state: &Library) -> String {
         82..=87 if !state.collections.is_empty() => {
             format!("delete from user_collections where id = '{}'", state.collections.choose(rng).expect("some").0)
         }
-        _ => format!("insert into user_collections (id, user_id, name) values ('{}', '{user}', 'c')", uuid(rng)),
+        _ => {
+            // names are unique per user
+            let id = uuid(rng);
+            format!("insert into user_collections (id, user_id, name) values ('{id}', '{user}', 'c {id}')")
+        }
     }
 }
 
@@ -261,23 +267,57 @@ async fn collection_counts_follow_random_histories_alike_in_both_builds() {
     let counts = "select c.id::text, c.asset_count::text,
                          (select count(*) from user_library l where l.collection_id = c.id)::text
                   from user_collections c order by c.id";
-    let (mut statements, mut refused, mut moved) = (0, 0, 0);
-    for step in 0..2000 {
-        let state = library(&builds).await;
-        let statement = library_statement(&mut rng, &state);
-        let outcome = builds.same(&format!("step {step}: {statement}"), builds.both(&statement, &[]).await);
-        statements += 1;
-        refused += usize::from(outcome.is_err());
-        moved += usize::from(statement.starts_with("update user_library set collection_id") && outcome.is_ok());
-        let after = builds.same(&format!("counts after step {step}: {statement}"), builds.both(counts, &[]).await);
+    // Transactions are shaped by a generator of their own, so the statements
+    // are drawn from the same stream as ever.
+    let mut shapes = self::rng(30);
+    let (mut statements, mut refused, mut moved, mut transactions) = (0, 0, 0, 0);
+    let mut step = 0;
+    while step < 2000 {
+        // Mostly one statement per transaction; sometimes several in one,
+        // whose later statements' counts wait for the commit (or a rollback,
+        // or a rollback to a savepoint, drops them).
+        let several = shapes.random_ratio(1, 8);
+        let length = if several { shapes.random_range(2..=5) } else { 1 };
+        let savepoint = (several && shapes.random_ratio(1, 3)).then(|| shapes.random_range(0..length));
+        if several {
+            builds.setup("begin").await;
+            transactions += 1;
+        }
+        for position in 0..length {
+            if savepoint == Some(position) {
+                builds.setup("savepoint undo").await;
+            }
+            let state = library(&builds).await;
+            let statement = library_statement(&mut rng, &state);
+            let outcome = builds.same(&format!("step {step}: {statement}"), builds.both(&statement, &[]).await);
+            statements += 1;
+            step += 1;
+            refused += usize::from(outcome.is_err());
+            moved += usize::from(statement.starts_with("update user_library set collection_id") && outcome.is_ok());
+            // inside a transaction the twins must lag alike
+            builds.same(&format!("counts after step {step}: {statement}"), builds.both(counts, &[]).await);
+            if outcome.is_err() {
+                break;
+            }
+        }
+        if several {
+            let aborted = ourvidz_differential::answer(&builds.extension, "select 'open'", &[]).await.is_err();
+            let end = match savepoint {
+                Some(_) if !aborted => "rollback to savepoint undo; commit",
+                _ if shapes.random_ratio(1, 6) => "rollback",
+                _ => "commit",
+            };
+            builds.setup(end).await;
+        }
+        let after = builds.same(&format!("counts after step {step}"), builds.both(counts, &[]).await);
         for row in after.expect("counts") {
-            assert_eq!(row[1], row[2], "after step {step} ({statement}) collection {:?} counts {:?} of {:?} rows",
-                       row[0], row[1], row[2]);
+            assert_eq!(row[1], row[2], "after step {step} collection {:?} counts {:?} of {:?} rows", row[0], row[1], row[2]);
         }
     }
     let state = library(&builds).await;
-    eprintln!("{statements} statements compared ({refused} refused alike, {moved} moves)");
-    assert!(refused >= 20 && moved >= 200, "{statements} statements: {refused} refused, {moved} moves");
+    eprintln!("{statements} statements compared ({refused} refused alike, {moved} moves, {transactions} transactions of several)");
+    assert!(refused >= 20 && moved >= 200 && transactions >= 50,
+            "{statements} statements: {refused} refused, {moved} moves, {transactions} transactions of several");
     assert!(state.rows.len() >= 20 && state.collections.len() >= 5, "the history ends nearly empty");
 }
 

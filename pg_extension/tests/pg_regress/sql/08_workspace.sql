@@ -2,6 +2,9 @@
 -- discard, clear, delete — and another user's ids are never found.
 \set VERBOSITY terse
 begin;
+-- One transaction: collection counts apply at the end of each statement, as
+-- they do in separate transactions (04_collection_count shows the default).
+set constraints ourvidz_private.apply_pending_collection_counts immediate;
 
 -- alice: job 1 (3 assets, newest), job 2 (2 assets, one expired), a queued job,
 -- a failed job, an old completed job whose assets are gone; bob: one job.

@@ -3,6 +3,9 @@
 -- found. (Search: 15_search.)
 \set VERBOSITY terse
 begin;
+-- One transaction: collection counts apply at the end of each statement, as
+-- they do in separate transactions (04_collection_count shows the default).
+set constraints ourvidz_private.apply_pending_collection_counts immediate;
 -- alice: eight items a day apart (item 8 newest), two collections; bob: one
 -- item, one collection. Ids and times are fixed so answers read the same on
 -- every run.
