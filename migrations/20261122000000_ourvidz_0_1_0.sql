@@ -3829,48 +3829,34 @@ grant execute on function ourvidz_private.requested_assets(uuid[], uuid),
 
 -- ==== pg_extension/sql/twins/cleanup.sql ====
 
--- plpgsql twin of src/cleanup.rs, for the pure-SQL build: the same bounded,
--- SKIP LOCKED batches in expiry order, each starting after the last
--- (expires_at, id) the previous one took; the same answer and errors.
+-- plpgsql twin of src/cleanup.rs, for the pure-SQL build: batches of
+-- ourvidz_private.delete_expired_workspace_assets (maintenance.sql) in the
+-- caller's transaction, each after the last row the previous one took, until
+-- a batch comes back short, max_batches ran, or the call has run
+-- cleanup_call_budget(); the same answer and errors.
 create function cleanup_expired_workspace_assets(batch_size integer default 1000, max_batches integer default 50)
 returns bigint
 language plpgsql
 strict volatile
 as $$
 declare
+    started timestamptz := clock_timestamp();
     removed bigint := 0;
-    deleted bigint;
-    after_expiry timestamptz := '-infinity'::timestamptz;
-    after_id uuid := '00000000-0000-0000-0000-000000000000'::uuid;
+    batch record;
+    after_expiry timestamptz;
+    after_id uuid;
 begin
     if batch_size < 1 or max_batches < 1 then
         raise exception using errcode = '22023', message = 'batch_size and max_batches must be positive';
     end if;
-    for batch in 1..max_batches loop
-        with doomed as (
-            select id, expires_at
-            from public.workspace_assets
-            where expires_at < now() and (expires_at, id) > (after_expiry, after_id)
-            order by expires_at, id
-            limit batch_size
-            for update skip locked
-        ),
-        gone as (
-            delete from public.workspace_assets w
-            using doomed
-            where w.id = doomed.id
-            returning doomed.expires_at, doomed.id
-        )
-        select (select count(*) from gone), g.expires_at, g.id
-        into deleted, after_expiry, after_id
-        from gone g
-        order by g.expires_at desc, g.id desc
-        limit 1;
-        if deleted is null then
-            exit;
-        end if;
-        removed := removed + deleted;
-        exit when deleted < batch_size;
+    for n in 1..max_batches loop
+        select * into batch
+        from ourvidz_private.delete_expired_workspace_assets(batch_size, after_expiry, after_id);
+        removed := removed + batch.deleted;
+        exit when batch.deleted < batch_size
+               or clock_timestamp() - started >= ourvidz_private.cleanup_call_budget();
+        after_expiry := batch.last_expiry;
+        after_id := batch.last_id;
     end loop;
     return removed;
 end;
@@ -4044,6 +4030,105 @@ as $$
     select count(*)::integer from queued
 $$;
 
+-- Expiry cleanup ------------------------------------------------------------------------
+-- Workspace rows go when their 7 days are over, in short batches: each batch is
+-- one statement taking at most `batch_size` expired rows in expiry order, with
+-- FOR UPDATE SKIP LOCKED (a row a user or another cleanup holds is left for
+-- the next run, never waited on), then deleting exactly those rows by their
+-- ctid (no second index lookup per row). The objects the rows owned reach the
+-- deletion outbox through the table's statement trigger, in the same
+-- statement. A batch starts after the last (expires_at, id) the previous one
+-- took: rows deleted by a batch stay in the expiry index until vacuum, and
+-- re-walking them would make a cleanup quadratic in its backlog.
+--
+-- Two entry points share it:
+--   * cleanup_expired_workspace_assets(batch_size, max_batches) (seed 001's
+--     name; Rust, twin in sql/twins/cleanup.sql) runs batches in the caller's
+--     transaction, and stops starting new ones once the call has run
+--     cleanup_call_budget(), so no call holds the rows it deletes for long;
+--   * cleanup_all_expired_workspace_assets() (what pg_cron runs, schedule.sql)
+--     is a procedure that commits after every batch until nothing expired is
+--     left, sizing its batches to take about cleanup_batch_target() each.
+-- Whoever calls them, a user's transaction waits for a cleanup's row for one
+-- batch at most, and a cleanup never waits for a user.
+
+create function ourvidz_private.cleanup_call_budget() returns interval
+language sql immutable parallel safe as $$ select interval '100 milliseconds' $$;
+
+create function ourvidz_private.cleanup_batch_target() returns interval
+language sql immutable parallel safe as $$ select interval '50 milliseconds' $$;
+
+-- One batch: how many rows went, and the last (expires_at, id) taken (NULLs
+-- when none).
+create function ourvidz_private.delete_expired_workspace_assets(
+    batch_size integer, after_expiry timestamptz, after_id uuid,
+    out deleted integer, out last_expiry timestamptz, out last_id uuid)
+language plpgsql
+volatile
+set search_path = pg_catalog, public
+as $$
+begin
+    with doomed as (
+        select w.ctid
+        from workspace_assets w
+        where w.expires_at < now()
+          and (w.expires_at, w.id) > (coalesce(after_expiry, '-infinity'::timestamptz),
+                                      coalesce(after_id, '00000000-0000-0000-0000-000000000000'::uuid))
+        order by w.expires_at, w.id
+        limit batch_size
+        for update skip locked
+    ),
+    gone as (
+        delete from workspace_assets w
+        where w.ctid = any (array(select doomed.ctid from doomed))
+        returning w.expires_at, w.id
+    )
+    select (select count(*) from gone)::integer, g.expires_at, g.id
+    into deleted, last_expiry, last_id
+    from gone g
+    order by g.expires_at desc, g.id desc
+    limit 1;
+    deleted := coalesce(deleted, 0);
+end;
+$$;
+
+-- Until nothing expired is left, committing after every batch. Call it on its
+-- own (`call cleanup_all_expired_workspace_assets()`, as pg_cron does), not
+-- inside a transaction block: a procedure can only commit there (and only
+-- without a SET clause, hence the qualified names). Batches start
+-- at 1000 rows and halve or double to take about cleanup_batch_target(). The
+-- commits are asynchronous: losing the last few to a crash only means their
+-- rows are deleted again by the next run, and waiting for the disk after
+-- every batch would make the cleanup several times slower.
+create procedure cleanup_all_expired_workspace_assets()
+language plpgsql
+as $$
+declare
+    batch_size integer := 1000;
+    after_expiry timestamptz;
+    after_id uuid;
+    deleted integer;
+    started timestamptz;
+    took interval;
+begin
+    loop
+        perform pg_catalog.set_config('synchronous_commit', 'off', true);
+        started := pg_catalog.clock_timestamp();
+        select b.deleted, coalesce(b.last_expiry, after_expiry), coalesce(b.last_id, after_id)
+        into deleted, after_expiry, after_id
+        from ourvidz_private.delete_expired_workspace_assets(batch_size, after_expiry, after_id) b;
+        exit when deleted < batch_size;
+        commit;
+        took := pg_catalog.clock_timestamp() - started;
+        if took > ourvidz_private.cleanup_batch_target() then
+            batch_size := greatest(batch_size / 2, 100);
+        elsif took * 2 < ourvidz_private.cleanup_batch_target() then
+            batch_size := least(batch_size * 2, 10000);
+        end if;
+    end loop;
+end;
+$$;
+
 revoke execute on function claim_storage_deletions(integer, integer), complete_storage_deletions(bigint[]),
     fail_storage_deletions(bigint[], text), storage_orphans(), reclaim_orphaned_objects(interval),
     cleanup_expired_workspace_assets(integer, integer)
@@ -4052,10 +4137,14 @@ grant execute on function claim_storage_deletions(integer, integer), complete_st
     fail_storage_deletions(bigint[], text), storage_orphans(), reclaim_orphaned_objects(interval),
     cleanup_expired_workspace_assets(integer, integer)
     to service_role;
+revoke execute on procedure cleanup_all_expired_workspace_assets() from public, anon, authenticated;
+grant execute on procedure cleanup_all_expired_workspace_assets() to service_role;
 revoke execute on function ourvidz_private.object_is_owned_by_a_row(text, text),
-    ourvidz_private.unowned_objects(interval) from public;
+    ourvidz_private.unowned_objects(interval),
+    ourvidz_private.delete_expired_workspace_assets(integer, timestamptz, uuid) from public;
 grant execute on function ourvidz_private.object_is_owned_by_a_row(text, text),
-    ourvidz_private.unowned_objects(interval) to service_role;
+    ourvidz_private.unowned_objects(interval),
+    ourvidz_private.delete_expired_workspace_assets(integer, timestamptz, uuid) to service_role;
 
 -- ==== pg_extension/sql/realtime.sql ====
 

@@ -1,49 +1,29 @@
 //! `cleanup_expired_workspace_assets()`: removes workspace rows whose 7 days
-//! are over, in bounded batches.
+//! are over, in short batches, within the caller's transaction.
 //!
 //! The seed ran one `DELETE ... WHERE expires_at < now()`: with a large backlog
 //! that is one huge statement holding row locks on every expired row until it
-//! commits, and blocking on any row a user happens to be touching. Here each
-//! batch is one short statement that picks at most `batch_size` expired rows in
-//! expiry order with `FOR UPDATE SKIP LOCKED` (rows a user or a concurrent
-//! cleanup holds are left for the next run, never waited on) and deletes them;
-//! a call stops after `max_batches`, so one call's transaction is bounded, and
-//! pg_cron simply calls again. Each batch starts after the last
-//! `(expires_at, id)` the previous one took: rows this call deleted stay in the
-//! index until the call commits, and re-walking them would make a call
-//! quadratic in its size. The objects those rows owned are written to the
-//! storage deletion outbox by the table's statement trigger, in the same
-//! statement, so a crash can never separate "row gone" from "file queued".
-//! The plpgsql twin is in `sql/twins/cleanup.sql`.
+//! commits, and blocking on any row a user happens to be touching. Here a call
+//! runs batches of `ourvidz_private.delete_expired_workspace_assets`
+//! (maintenance.sql: at most `batch_size` expired rows in expiry order, rows
+//! someone holds skipped, never waited on), each starting after the last
+//! `(expires_at, id)` the previous one took, and stops after `max_batches`,
+//! after a short batch (nothing more is expired), or once the call has run
+//! `ourvidz_private.cleanup_call_budget()`: a call's transaction holds the
+//! rows it deleted briefly, whoever calls it. pg_cron runs the procedure
+//! `cleanup_all_expired_workspace_assets()` instead, which commits after
+//! every batch. The plpgsql twin is in `sql/twins/cleanup.sql`.
+
+use std::time::{Duration, Instant};
 
 use pgrx::prelude::*;
 
-/// One batch: delete up to $1 expired rows after the cursor ($2, $3), and
-/// answer how many went and the new cursor (the last row taken).
-const DELETE_BATCH: &str = "
-    with doomed as (
-        select id, expires_at
-        from public.workspace_assets
-        where expires_at < now()
-          and (expires_at, id) > (coalesce($2, '-infinity'::timestamptz),
-                                  coalesce($3, '00000000-0000-0000-0000-000000000000'::uuid))
-        order by expires_at, id
-        limit $1
-        for update skip locked
-    ),
-    gone as (
-        delete from public.workspace_assets w
-        using doomed
-        where w.id = doomed.id
-        returning doomed.expires_at, doomed.id
-    )
-    select (select count(*) from gone), g.expires_at, g.id
-    from gone g
-    order by g.expires_at desc, g.id desc
-    limit 1";
+/// One batch after the cursor ($2, $3): how many went, and the new cursor.
+const DELETE_BATCH: &str = "select deleted, last_expiry, last_id
+                            from ourvidz_private.delete_expired_workspace_assets($1, $2, $3)";
 
 /// Delete up to `max_batches` × `batch_size` expired workspace rows; returns
-/// how many were deleted. Callable with no arguments (pg_cron).
+/// how many were deleted. Callable with no arguments (pg_cron, RPC).
 #[pg_extern(volatile, parallel_unsafe)]
 fn cleanup_expired_workspace_assets(
     batch_size: default!(i32, 1000),
@@ -56,7 +36,13 @@ fn cleanup_expired_workspace_assets(
             "batch_size and max_batches must be positive"
         );
     }
+    let started = Instant::now();
     Spi::connect_mut(|client| {
+        let budget = client
+            .select("select extract(epoch from ourvidz_private.cleanup_call_budget())::float8", None, &[])?
+            .first()
+            .get_one::<f64>()?
+            .map_or(Duration::ZERO, Duration::from_secs_f64);
         let statement = client.prepare_mut(
             DELETE_BATCH,
             &[pg_sys::INT4OID.into(), pg_sys::TIMESTAMPTZOID.into(), pg_sys::UUIDOID.into()],
@@ -65,13 +51,10 @@ fn cleanup_expired_workspace_assets(
         let mut after: (Option<TimestampWithTimeZone>, Option<pgrx::Uuid>) = (None, None);
         for _ in 0..max_batches {
             let batch = client.update(&statement, None, &[batch_size.into(), after.0.into(), after.1.into()])?;
-            if batch.is_empty() {
-                break;
-            }
-            let (deleted, last_expiry, last_id) = batch.first().get_three::<i64, TimestampWithTimeZone, pgrx::Uuid>()?;
+            let (deleted, last_expiry, last_id) = batch.first().get_three::<i32, TimestampWithTimeZone, pgrx::Uuid>()?;
             let deleted = deleted.unwrap_or(0);
-            removed += deleted;
-            if deleted < i64::from(batch_size) {
+            removed += i64::from(deleted);
+            if deleted < batch_size || started.elapsed() >= budget {
                 break;
             }
             after = (last_expiry, last_id);

@@ -41,3 +41,36 @@ rollback to savepoint attack;
 select regress.act_as_service();
 select cleanup_expired_workspace_assets() as removed;
 rollback;
+
+-- cleanup_all_expired_workspace_assets(), the procedure pg_cron calls, deletes
+-- every expired row, committing after each batch (1000 rows, then sized to
+-- the time a batch takes). It runs outside a transaction block, so this part
+-- commits, and removes what it made at the end.
+select count(*) as seeded from (
+    select regress.seed_workspace('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa',
+                                  ('10000000-0000-4000-8000-' || lpad(n::text, 12, '0'))::uuid, 4,
+                                  now() - interval '1 minute')
+    from generate_series(1, 300) n) s;
+select regress.seed_workspace('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', '10000000-0000-4000-8000-000000001000', 1);
+call cleanup_all_expired_workspace_assets();
+select count(*) as live_rows_left, min(expires_at) > now() as all_live from workspace_assets;
+-- 1200 assets, 300 thumbnails
+select count(*) as queued_objects from storage_deletion_outbox;
+
+-- Inside a transaction block it can run one batch, not commit between two.
+select count(*) as seeded from (
+    select regress.seed_workspace('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa',
+                                  ('10000000-0000-4000-8000-' || lpad(n::text, 12, '0'))::uuid, 4,
+                                  now() - interval '1 minute')
+    from generate_series(2001, 2300) n) s;
+begin;
+call cleanup_all_expired_workspace_assets();
+rollback;
+delete from workspace_assets where expires_at < now() and asset_index > 0;
+begin;
+call cleanup_all_expired_workspace_assets();
+select count(*) as live_rows_left from workspace_assets;
+commit;
+
+delete from jobs;
+delete from storage_deletion_outbox;
