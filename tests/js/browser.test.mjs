@@ -164,6 +164,55 @@ test('a request the SQL API refuses is shown as its 400 message', async () => {
   await page.fill('#prompt', '');
 });
 
+test('the prompt bar sends its controls, and the seed and reference an item gave it', async () => {
+  const page = pages.at(-1);
+  const fox = page.locator('li.job', { has: page.locator('.job-prompt', { hasText: 'a red fox in the snow at dawn' }) });
+  const card = cards(fox).first();
+  const id = await card.getAttribute('data-asset-id');
+  const { rows: [asset] } = await stack.db.query('select generation_seed, temp_storage_path from workspace_assets where id = $1', [id]);
+
+  // The lightbox shows the item; arrows walk, Escape closes.
+  await card.locator('button.open').click();
+  await page.locator('#lightbox[open]').waitFor();
+  assert.equal(await page.locator('#lb-prompt').textContent(), 'a red fox in the snow at dawn');
+  assert.equal(await page.locator('#lb-media img').getAttribute('alt'), 'a red fox in the snow at dawn');
+  await page.keyboard.press('ArrowRight');
+  await page.keyboard.press('Escape');
+  await page.locator('#lightbox').waitFor({ state: 'hidden' });
+
+  await card.hover();
+  await card.locator('button.seed').click();
+  assert.equal(await page.locator('#seed-value').textContent(), `Seed ${asset.generation_seed}`);
+  await card.hover();
+  await card.locator('button.reference').click();
+  await page.locator('#ref.set').waitFor();
+  await page.click('#aspect');
+  await page.click('#shot');
+  await page.click('#shot');
+  await page.click('#angle');
+  await page.getByRole('menuitemradio', { name: 'Overhead' }).click();
+  await page.fill('#style', 'watercolor');
+  await page.locator('.quality span', { hasText: 'High' }).click();
+  const job = await generate(page, 'a fox at night');
+  const { rows: [queued] } = await stack.db.query('select quality, generation_seed, generation_settings from jobs where id = $1', [await job.getAttribute('data-job-id')]);
+  assert.equal(queued.quality, 'high');
+  assert.equal(String(queued.generation_seed), String(asset.generation_seed));
+  assert.deepEqual(queued.generation_settings, {
+    aspect_ratio: '1:1',
+    shot_type: 'close',
+    camera_angle: 'overhead',
+    style: 'watercolor',
+    reference_image: `workspace-temp/${asset.temp_storage_path}`,
+  });
+
+  // Back to no seed and no reference for what follows.
+  await page.click('#seed-clear');
+  await page.click('#ref');
+  await page.getByRole('button', { name: 'Remove the reference' }).click();
+  await page.locator('#ref:not(.set)').waitFor();
+  await page.fill('#style', '');
+});
+
 test('two items saved into a new collection are found in the library with the right count', async () => {
   const page = pages.at(-1);
   const job = page.locator('li.job', { has: page.locator('.job-prompt', { hasText: 'a red fox in the snow at dawn' }) });
