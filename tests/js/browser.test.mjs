@@ -325,6 +325,67 @@ test("a second user's page, side by side, shows none of the first user's items",
   await alicePage.locator('#collections li', { hasText: 'Foxes' }).waitFor();
 });
 
+test('library items get tags and a favorite, filter by them, move in a batch, and collections are renamed and deleted', async () => {
+  const page = pages.find((p) => !p.isClosed() && p.url().includes('#/library'));
+  await page.locator('#collections button.scope', { hasText: 'All items' }).click();
+  await page.locator('#library-count', { hasText: '3 shown' }).waitFor();
+  const lighthouse = page.locator('#grid .lcell:not([hidden])', { has: page.locator('img[alt^="a lighthouse"]') });
+  await lighthouse.locator('button.open').click();
+  await page.locator('#lightbox[open]').waitFor();
+  await page.getByRole('textbox', { name: 'Add a tag' }).fill('storm');
+  await page.getByRole('textbox', { name: 'Add a tag' }).press('Enter');
+  await page.locator('#lb-edit .tag', { hasText: 'storm' }).waitFor();
+  await page.getByRole('button', { name: '☆ Mark favorite' }).click();
+  await page.getByRole('button', { name: '★ Favorite' }).waitFor();
+  await page.keyboard.press('Escape');
+  const { rows: [saved] } = await stack.db.query("select tags, is_favorite from user_library where original_prompt like 'a lighthouse%'");
+  assert.deepEqual(saved, { tags: ['storm'], is_favorite: true });
+  await lighthouse.locator('.tags', { hasText: '#storm' }).waitFor();
+
+  await page.check('#filter-favorite');
+  await page.locator('#library-count', { hasText: /^1 shown/ }).waitFor();
+  await page.uncheck('#filter-favorite');
+  await page.fill('#filter-tags', 'storm');
+  await page.locator('#library-count', { hasText: /^1 shown/ }).waitFor();
+  await page.fill('#filter-tags', '');
+  await page.locator('#library-count', { hasText: '3 shown' }).waitFor();
+
+  // Both foxes, picked together, leave their collection.
+  for (const fox of await page.locator('#grid .lcell:not([hidden])', { has: page.locator('img[alt^="a red fox"]') }).all()) {
+    await fox.hover();
+    await fox.locator('.pick input').check();
+  }
+  await page.locator('#batch-count', { hasText: '2 selected' }).waitFor();
+  await page.click('#batch-move');
+  await page.getByRole('button', { name: 'No collection' }).click();
+  const foxes = page.locator('#collections li', { hasText: 'Foxes' });
+  await foxes.locator('.n', { hasText: '0' }).waitFor();
+  await page.locator('#collections li', { hasText: 'Unfiled' }).locator('.n', { hasText: '3' }).waitFor();
+
+  await foxes.hover();
+  await foxes.getByRole('button', { name: 'Rename collection Foxes' }).click();
+  await page.fill('#ask-input', 'Vulpes');
+  await page.click('#ask-ok');
+  const vulpes = page.locator('#collections li', { hasText: 'Vulpes' });
+  await vulpes.waitFor();
+  await vulpes.hover();
+  await vulpes.getByRole('button', { name: 'Delete collection Vulpes' }).click();
+  await page.getByRole('button', { name: 'Delete it, keep the items' }).click();
+  await vulpes.waitFor({ state: 'detached' });
+  const { rows: [left] } = await stack.db.query("select (select count(*) from user_collections c join auth.users u on u.id = c.user_id where u.email = 'alice@example.com') as collections, (select count(*) from user_library l join auth.users u on u.id = l.user_id where u.email = 'alice@example.com') as items");
+  assert.deepEqual({ collections: Number(left.collections), items: Number(left.items) }, { collections: 0, items: 3 });
+
+  // Everything picked, deleted in one batch.
+  for (const cell of await page.locator('#grid .lcell:not([hidden])').all()) {
+    await cell.hover();
+    await cell.locator('.pick input').check();
+  }
+  await page.click('#batch-delete');
+  await page.click('#ask-ok');
+  await page.locator('#library-empty').waitFor();
+  await page.locator('#collections li', { hasText: 'All items' }).locator('.n', { hasText: '0' }).waitFor();
+});
+
 test('the library keeps a few dozen cells in the DOM however many items it pages through', async () => {
   const user = await stack.createUser();
   const service = createClient(stack.url, stack.serviceRoleKey, { accessToken: async () => stack.serviceRoleKey });
