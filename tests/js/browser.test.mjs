@@ -415,5 +415,15 @@ test('the library keeps a few dozen cells in the DOM however many items it pages
   assert.ok(cells <= 60, `${cells} cells in the DOM for ${total} items`);
   // The last item is rendered at the bottom, its prompt as alt text.
   await page.locator(`#grid .lcell:not([hidden]) img[alt="bulk item number ${total - 1}"]`).waitFor();
+  // The keyboard walks the grid: from the first cell, End reaches the last item, rendered on the way.
+  await page.locator('#grid-scroll').evaluate((e) => e.scrollTo(0, 0));
+  await page.locator('#grid .lcell[data-index="0"]:not([hidden]) button.open').focus();
+  const focused = () => page.evaluate(() => document.activeElement.getAttribute('aria-label'));
+  assert.equal(await focused(), 'View: bulk item number 0');
+  await page.keyboard.press('End');
+  assert.equal(await focused(), `View: bulk item number ${total - 1}`);
+  await page.keyboard.press('ArrowLeft');
+  assert.equal(await focused(), `View: bulk item number ${total - 2}`);
+  assert.ok(await page.locator('#grid .lcell').count() <= 60);
   await page.context().close();
 });

@@ -6,7 +6,7 @@
 // Everything goes through the library-actions function, which answers a
 // page with its files signed in one Storage batch request.
 
-import { el, toast, fail, ask, debounce, media } from './ui.js';
+import { el, toast, fail, ask, debounce } from './ui.js';
 import { openLightbox, refreshLightbox } from './lightbox.js';
 import { createVirtualGrid } from './virtual-grid.js';
 import { ITEM_DRAG_TYPE } from './promptbar.js';
@@ -478,8 +478,5 @@ export function createLibrary({ api, promptBar }) {
         if ($('grid-scroll').scrollTop === 0) reload();
       }
     }, 100),
-    get nodeCount() {
-      return grid.nodeCount;
-    },
   };
 }

@@ -29,7 +29,7 @@ function step(delta) {
   render();
 }
 
-export function close() {
+function close() {
   const dialog = $('lightbox');
   if (dialog.open) dialog.close();
 }

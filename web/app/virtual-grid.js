@@ -108,10 +108,5 @@ export function createVirtualGrid({ scroller, container, minWidth = 200, caption
     reset() {
       scroller.scrollTop = 0;
     },
-    focusIndex,
-    /** How many cells exist in the DOM (the virtualisation's proof). */
-    get nodeCount() {
-      return container.children.length;
-    },
   };
 }
