@@ -310,6 +310,21 @@ test('deleting a job removes it and its items for good', async () => {
   assert.equal(await page.locator(`li.job[data-job-id="${id}"]`).count(), 0);
 });
 
+test('a job that failed shows live with its error', async () => {
+  const page = pages.at(-1);
+  const { rows: [job] } = await stack.db.query(
+    `insert into jobs (user_id, job_type, status, mode, prompt, model, quality, batch_size, generation_seed, error)
+     select id, 'image_fast', 'failed', 'image', 'a render that fails', 'sdxl', 'fast', 3, 7, 'the GPU ran out of memory'
+     from auth.users where email = 'alice@example.com' returning id`);
+  const shown = page.locator(`li.job[data-job-id="${job.id}"]`);
+  await shown.waitFor();
+  assert.equal(await shown.locator('.status').textContent(), 'failed');
+  assert.equal(await shown.locator('.job-error').textContent(), 'the GPU ran out of memory');
+  assert.equal(await shown.locator('figure.card').count(), 0);
+  await shown.getByRole('button', { name: /^Dismiss job/ }).click();
+  await shown.waitFor({ state: 'detached' });
+});
+
 test("a second user's page, side by side, shows none of the first user's items", async () => {
   const bob = await open(await signInLink(stack, 'bob@example.com'));
   await bob.locator('#who', { hasText: 'bob@example.com' }).waitFor();
