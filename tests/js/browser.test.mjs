@@ -211,6 +211,14 @@ test('the prompt bar sends its controls, and the seed and reference an item gave
   await page.getByRole('button', { name: 'Remove the reference' }).click();
   await page.locator('#ref:not(.set)').waitFor();
   await page.fill('#style', '');
+
+  // An item dragged onto the Ref box becomes the reference too.
+  await card.dragTo(page.locator('#ref'));
+  await page.locator('#ref.set').waitFor();
+  assert.equal(await page.locator('#ref-preview').getAttribute('alt'), 'Reference: a red fox in the snow at dawn');
+  await page.click('#ref');
+  await page.getByRole('button', { name: 'Remove the reference' }).click();
+  await page.locator('#ref:not(.set)').waitFor();
 });
 
 test('two items saved into a new collection are found in the library with the right count', async () => {

@@ -132,7 +132,7 @@ export function createLibrary({ api, promptBar }) {
       ...collections.map((c) => entry(c.id, c.name, c.asset_count, { kind: 'collection', id: c.id, name: c.name },
         el('span.tools', {},
           el('button.ghost', { type: 'button', title: 'Rename', 'aria-label': `Rename collection ${c.name}`, onclick: () => renameCollection(c) }, '✎'),
-          el('button.ghost.danger', { type: 'button', title: 'Delete', 'aria-label': `Delete collection ${c.name}`, onclick: () => deleteCollection(c) }, '🗑')))),
+          el('button.ghost.danger', { type: 'button', title: 'Delete', 'aria-label': `Delete collection ${c.name}`, onclick: () => deleteCollection(c) }, '×')))),
     ];
     $('collections').replaceChildren(...list);
   }

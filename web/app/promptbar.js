@@ -10,13 +10,14 @@ import { el, toast, fail, ask } from './ui.js';
 
 const ASPECTS = ['16:9', '1:1', '9:16'];
 const SHOTS = [['wide', 'Wide'], ['medium', 'Medium'], ['close', 'Close']];
+// Seed 002's six angles; its emoji icons become plain symbols every font has.
 const ANGLES = [
   ['none', '◢', 'None'],
-  ['eye_level', '👁️', 'Eye level'],
-  ['low_angle', '⬆️', 'Low angle'],
-  ['over_shoulder', '👤', 'Over the shoulder'],
-  ['overhead', '⬇️', 'Overhead'],
-  ['bird_eye', '🦅', "Bird's eye view"],
+  ['eye_level', '◉', 'Eye level'],
+  ['low_angle', '▲', 'Low angle'],
+  ['over_shoulder', '◐', 'Over the shoulder'],
+  ['overhead', '▼', 'Overhead'],
+  ['bird_eye', '✦', "Bird's eye view"],
 ];
 
 /** The drag type of the page's own items: `{id, url, prompt}`. */
