@@ -406,8 +406,13 @@ impl PrivateCluster {
     }
 
     /// Start it (again, after a stop); returns once it accepts connections.
+    /// Commits are synchronous, as in production: a crash-stop must not take
+    /// back a commit the client was told about (with `synchronous_commit =
+    /// off` it can, and a file stored for a row that vanished looks like a
+    /// Storage bug). `fsync` stays off: an immediate stop is not an OS crash,
+    /// so what reached the page cache survives it.
     pub fn start_again(&self) {
-        self.pg_sh(&format!("pg_cluster_start {} {} '-c fsync=off -c synchronous_commit=off'", self.dir.display(), self.port));
+        self.pg_sh(&format!("pg_cluster_start {} {} '-c fsync=off -c synchronous_commit=on'", self.dir.display(), self.port));
     }
 
     /// Crash-stop it: `pg_ctl stop -m immediate`, every backend killed at
