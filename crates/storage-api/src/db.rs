@@ -170,6 +170,12 @@ impl ObjectWrite {
         }
     }
 
+    /// The version this write gives the row: how a commit whose answer was
+    /// lost is recognised afterwards.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
     fn params(&self) -> [&(dyn ToSql + Sync); 8] {
         [
             &self.id,
@@ -226,12 +232,19 @@ pub async fn find_object(
     Ok(row.map(|row| (row.get(0), row.get(1))))
 }
 
-/// Delete one object the caller may delete; answers whether a row went.
-pub async fn delete_object(tx: &tokio_postgres::Transaction<'_>, bucket: &BucketId, key: &ObjectKey) -> Result<bool, StorageError> {
-    let deleted = tx
-        .execute("delete from storage.objects where bucket_id = $1 and name = $2", &[&bucket.as_str(), &key.as_str()])
+/// Delete one object the caller may delete; answers the id of the row that went.
+pub async fn delete_object(
+    tx: &tokio_postgres::Transaction<'_>,
+    bucket: &BucketId,
+    key: &ObjectKey,
+) -> Result<Option<String>, StorageError> {
+    let row = tx
+        .query_opt(
+            "delete from storage.objects where bucket_id = $1 and name = $2 returning id::text",
+            &[&bucket.as_str(), &key.as_str()],
+        )
         .await?;
-    Ok(deleted > 0)
+    Ok(row.map(|row| row.get(0)))
 }
 
 /// Delete the named objects the caller may delete; answers `(name, row as JSON)` of each.
@@ -377,4 +390,115 @@ pub async fn list_buckets(
 pub async fn get_bucket(tx: &tokio_postgres::Transaction<'_>, id: &str) -> Result<Option<Value>, StorageError> {
     let sql = format!("select {BUCKET_JSON} from storage.buckets where id = $1");
     Ok(tx.query_opt(&sql, &[&id]).await?.map(|row| row.get(0)))
+}
+
+/// What a COMMIT that failed did. A refused commit (a deferred check) rolled
+/// back; a lost connection leaves it unknown until the database is asked again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitOutcome {
+    Committed,
+    RolledBack,
+    /// The database did not answer within [`OUTCOME_PATIENCE`].
+    Unknown,
+}
+
+/// How long a commit whose answer was lost is asked about.
+const OUTCOME_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A probe: whether the rows an upload or copy wrote (`$1` bucket, `$2` name, `$3` version) are there.
+pub const WROTE_VERSION: &str =
+    "select exists (select 1 from storage.objects where bucket_id = $1 and name = $2 and version = $3)";
+/// A probe: whether a moved row (`$1` id) is at its destination (`$2` bucket, `$3` name).
+pub const MOVED_ROW: &str =
+    "select exists (select 1 from storage.objects where id = $1::text::uuid and bucket_id = $2 and name = $3)";
+/// A probe: whether the deleted rows (`$1` ids) are gone.
+pub const DELETED_ROWS: &str =
+    "select not exists (select 1 from storage.objects where id = any ($1::text[]::uuid[]))";
+
+/// Settle a COMMIT that failed with `err`. When the connection was lost the
+/// transaction may have committed all the same, so `probe` — true exactly
+/// when the transaction's writes are visible — is asked on fresh
+/// connections, as the pool's role, until the database answers or
+/// [`OUTCOME_PATIENCE`] runs out. Moving files back on a commit that in fact
+/// happened would leave rows without their files.
+pub async fn commit_outcome(
+    pool: &Pool,
+    err: &tokio_postgres::Error,
+    probe: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> CommitOutcome {
+    if !crate::error::is_unavailable(err) {
+        return CommitOutcome::RolledBack;
+    }
+    let deadline = tokio::time::Instant::now() + OUTCOME_PATIENCE;
+    let mut pause = std::time::Duration::from_millis(100);
+    loop {
+        if let Ok(client) = pool.get().await {
+            if let Ok(row) = client.query_one(probe, params).await {
+                let visible: bool = row.get(0);
+                return if visible { CommitOutcome::Committed } else { CommitOutcome::RolledBack };
+            }
+        }
+        if tokio::time::Instant::now() + pause > deadline {
+            tracing::error!("storage api: the outcome of a commit is unknown (the database did not answer): {err}");
+            return CommitOutcome::Unknown;
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(std::time::Duration::from_secs(2));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An error of a session the server terminated: what a crash or restart
+    /// leaves a commit with.
+    async fn lost_session_error(url: &str) -> tokio_postgres::Error {
+        let victim = ourvidz_test_support::connect(url).await;
+        let pid: i32 = victim.query_one("select pg_backend_pid()", &[]).await.unwrap().get(0);
+        let admin = ourvidz_test_support::connect(url).await;
+        admin.execute("select pg_terminate_backend($1)", &[&pid]).await.unwrap();
+        let mut error = None;
+        for _ in 0..50 {
+            match victim.query_one("select 1", &[]).await {
+                Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+                Err(err) => {
+                    error = Some(err);
+                    break;
+                }
+            }
+        }
+        error.expect("the terminated session fails")
+    }
+
+    #[tokio::test]
+    async fn a_commit_whose_answer_was_lost_is_read_back() {
+        let url = ourvidz_test_support::admin_url("");
+        let pool = connect(&url).unwrap();
+        let lost = lost_session_error(&url).await;
+        assert!(crate::error::is_unavailable(&lost), "{lost}");
+        assert_eq!(commit_outcome(&pool, &lost, "select true", &[]).await, CommitOutcome::Committed);
+        assert_eq!(commit_outcome(&pool, &lost, "select false", &[]).await, CommitOutcome::RolledBack);
+        assert_eq!(commit_outcome(&pool, &lost, "select $1::bool", &[&true]).await, CommitOutcome::Committed);
+    }
+
+    #[tokio::test]
+    async fn a_refused_commit_rolled_back_without_asking() {
+        let url = ourvidz_test_support::admin_url("");
+        let pool = connect(&url).unwrap();
+        let client = ourvidz_test_support::connect(&url).await;
+        let refused = client.query_one("select 1 / 0", &[]).await.unwrap_err();
+        assert_eq!(commit_outcome(&pool, &refused, "select true", &[]).await, CommitOutcome::RolledBack);
+    }
+
+    #[tokio::test]
+    async fn an_unanswered_question_is_unknown() {
+        let url = ourvidz_test_support::admin_url("");
+        let lost = lost_session_error(&url).await;
+        // nothing listens on port 1: the database never answers
+        let nowhere = connect("postgresql://postgres@127.0.0.1:1/postgres?connect_timeout=1").unwrap();
+        tokio::time::pause();
+        assert_eq!(commit_outcome(&nowhere, &lost, "select true", &[]).await, CommitOutcome::Unknown);
+    }
 }

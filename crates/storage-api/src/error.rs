@@ -146,7 +146,7 @@ const RETRY_AFTER_SECONDS: u32 = 1;
 /// refused, closed or broke (no SQLSTATE: the server never answered), or the
 /// server said so — a connection exception (08), shutdown, crash or startup
 /// (57P01/57P02/57P03), an idle session cut off (57P05), too many clients (53300).
-fn is_unavailable(err: &tokio_postgres::Error) -> bool {
+pub(crate) fn is_unavailable(err: &tokio_postgres::Error) -> bool {
     match err.as_db_error() {
         Some(db) => {
             let code = db.code().code();

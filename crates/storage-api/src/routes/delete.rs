@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 
 use super::to_completion;
 use crate::auth;
-use crate::db::{self, Deletes};
+use crate::db::{self, CommitOutcome, Deletes};
 use crate::error::StorageError;
 use crate::extract::{JsonBody, PathParams};
 use crate::files::Trashed;
@@ -43,11 +43,11 @@ pub async fn one(
     to_completion(async move {
         let mut client = app.pool.get().await?;
         let tx = db::begin_as(&mut client, &caller, Deletes::Allowed).await?;
-        if !db::delete_object(&tx, &bucket, &key).await? {
+        let Some(id) = db::delete_object(&tx, &bucket, &key).await? else {
             return Err(StorageError::NoSuchKey);
-        }
+        };
         let trashed = app.store.trash(&path).await?;
-        commit_deletion(tx, trashed.into_iter().collect()).await
+        commit_deletion(&app, tx, vec![id], trashed.into_iter().collect()).await
     })
     .await?;
     Ok(Json(json!({"message": "Successfully deleted"})))
@@ -96,16 +96,32 @@ pub async fn many(
                 }
             }
         }
-        commit_deletion(tx, trashed).await?;
+        let ids = rows.iter().filter_map(|(_, row)| row.get("id").and_then(Value::as_str).map(str::to_owned)).collect();
+        commit_deletion(&app, tx, ids, trashed).await?;
         Ok(rows.into_iter().map(|(_, row)| row).collect())
     })
     .await?;
     Ok(Json(deleted))
 }
 
-/// Commit; then the files are gone for good, or back in place if the commit failed.
-async fn commit_deletion(tx: deadpool_postgres::Transaction<'_>, trashed: Vec<Trashed>) -> Result<(), StorageError> {
-    match tx.commit().await {
+/// Commit the deletion of the rows `ids`; then the files are gone for good,
+/// or back in place if the commit failed (a commit whose answer was lost is
+/// first read back; when that stays unknown the files go back, since a file
+/// without its row is recoverable and a row without its file is not).
+async fn commit_deletion(
+    app: &App,
+    tx: deadpool_postgres::Transaction<'_>,
+    ids: Vec<String>,
+    trashed: Vec<Trashed>,
+) -> Result<(), StorageError> {
+    let outcome = match tx.commit().await {
+        Ok(()) => Ok(()),
+        Err(err) => match db::commit_outcome(&app.pool, &err, db::DELETED_ROWS, &[&ids]).await {
+            CommitOutcome::Committed => Ok(()),
+            CommitOutcome::RolledBack | CommitOutcome::Unknown => Err(err),
+        },
+    };
+    match outcome {
         Ok(()) => {
             for file in trashed {
                 file.purge().await;

@@ -21,10 +21,11 @@ use axum::routing::{delete, get, post};
 use axum::Router;
 use serde::Deserialize;
 use serde_json::Value;
+use tokio_postgres::types::ToSql;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 
 use crate::auth::Caller;
-use crate::db::{self, BucketInfo, Deletes, ObjectWrite};
+use crate::db::{self, BucketInfo, CommitOutcome, Deletes, ObjectWrite};
 use crate::error::StorageError;
 use crate::extract;
 use crate::files::Written;
@@ -147,7 +148,8 @@ enum Answer {
 /// Make `content` the object `object` describes, atomically: in one transaction
 /// as `caller`, write the row (RLS decides), rename the file into place while
 /// the row is locked, then commit; if the commit fails the file is moved back
-/// and any previous content restored. `content` removes itself when dropped,
+/// and any previous content restored (a commit whose answer was lost is first
+/// read back: see [`db::commit_outcome`]). `content` removes itself when dropped,
 /// so every failure leaves neither a new file nor a new row.
 async fn publish(
     app: Arc<App>,
@@ -165,13 +167,24 @@ async fn publish(
         Answer::Row => db::write_object_returning_row(&tx, &object, upsert).await.map_err(creation_error)?,
     };
     let placed = app.store.place(content.path(), &path, &object.key).await?;
-    match tx.commit().await {
-        Ok(()) => {
+    let Err(err) = tx.commit().await else {
+        placed.settle().await;
+        return Ok(answer);
+    };
+    let written = [&object.bucket.as_str() as &(dyn ToSql + Sync), &object.key.as_str(), &object.version()];
+    match db::commit_outcome(&app.pool, &err, db::WROTE_VERSION, &written).await {
+        CommitOutcome::Committed => {
             placed.settle().await;
             Ok(answer)
         }
-        Err(err) => {
+        CommitOutcome::RolledBack => {
             placed.undo().await;
+            Err(err.into())
+        }
+        // Keep the new content: a retry overwrites it, while moving it away
+        // could leave a committed row without its file.
+        CommitOutcome::Unknown => {
+            placed.settle().await;
             Err(err.into())
         }
     }

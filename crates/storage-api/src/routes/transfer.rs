@@ -29,10 +29,11 @@ use axum::Json;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
+use tokio_postgres::types::ToSql;
 
 use super::{check_mime, creation_error, publish, size_limit, to_completion, wants_upsert, Answer};
 use crate::auth;
-use crate::db::{self, Deletes, ObjectWrite};
+use crate::db::{self, CommitOutcome, Deletes, ObjectWrite};
 use crate::error::StorageError;
 use crate::extract::JsonBody;
 use crate::key::{BucketId, ObjectKey};
@@ -106,12 +107,19 @@ pub async fn move_object(
             return Ok(id);
         }
         let placed = app.store.place(&from_path, &to_path, &to_key).await?;
-        match tx.commit().await {
-            Ok(()) => {
+        let Err(err) = tx.commit().await else {
+            placed.settle().await;
+            return Ok(id);
+        };
+        let moved = [&id.as_str() as &(dyn ToSql + Sync), &to_bucket.as_str(), &to_key.as_str()];
+        match db::commit_outcome(&app.pool, &err, db::MOVED_ROW, &moved).await {
+            CommitOutcome::Committed => {
                 placed.settle().await;
                 Ok(id)
             }
-            Err(err) => {
+            // Unknown: the file goes back with the row it had before; a
+            // committed move would find it there when retried.
+            CommitOutcome::RolledBack | CommitOutcome::Unknown => {
                 placed.undo().await;
                 Err(err.into())
             }
