@@ -1,7 +1,7 @@
 //! The worker's HTTP side, all with the service role key: Storage uploads
 //! (`POST /storage/v1/object/workspace-temp/{name}` with `x-upsert: true`, so
-//! a retried job overwrites its own earlier files) and the job-callback
-//! function. Transport errors, 5xx and 429 are retried with backoff; anything
+//! a retried job overwrites its own earlier files), reference images (a
+//! short-lived signed URL, then its bytes) and the job-callback function. Transport errors, 5xx and 429 are retried with backoff; anything
 //! else is final.
 
 use crate::error::WorkerError;
@@ -14,6 +14,8 @@ use std::time::Duration;
 const ATTEMPTS: u32 = 4;
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// Lifetime of a reference image's signed URL.
+const REFERENCE_URL_SECONDS: u64 = 300;
 
 /// What job-callback said.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,6 +59,24 @@ impl Api {
         .await
     }
 
+    /// The bytes of a job's reference image `bucket/name`, through a signed
+    /// URL valid for [`REFERENCE_URL_SECONDS`] (what a GPU box would hand to
+    /// its model loader). A 4xx means the object is gone: the job fails.
+    pub async fn fetch_reference(&self, bucket: &str, name: &str) -> Result<Vec<u8>, WorkerError> {
+        let what = format!("reference {bucket}/{name}");
+        let sign_url = format!("{}/storage/v1/object/sign/{bucket}/{name}", self.base);
+        let body = serde_json::json!({"expiresIn": REFERENCE_URL_SECONDS});
+        let signed = retry(&what, || self.post_json(&sign_url, &what, &body)).await.map_err(final_as_reference)?;
+        let path = signed.get("signedURL").and_then(Value::as_str).ok_or_else(|| WorkerError::Api {
+            what: what.clone(),
+            status: 200,
+            body: "the sign answer has no signedURL".into(),
+        })?;
+        let url = format!("{}/storage/v1{path}", self.base);
+        let bytes = retry(&what, || async { answer(&what, self.http.get(&url).send().await?).await }).await;
+        bytes.map_err(final_as_reference)
+    }
+
     /// POST a job-callback body.
     pub async fn callback(&self, body: &Value) -> Result<CallbackOutcome, WorkerError> {
         let url = format!("{}/functions/v1/job-callback", self.base);
@@ -75,6 +95,18 @@ impl Api {
 
     fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         request.bearer_auth(&self.key).header("apikey", &self.key)
+    }
+}
+
+/// A refusal that retrying cannot change becomes a reference error (the job
+/// fails with it); transient ones stay what they are (the job is left to its
+/// lease and retried).
+fn final_as_reference(error: WorkerError) -> WorkerError {
+    match error {
+        WorkerError::Api { status, body, .. } if (400..500).contains(&status) && status != 429 => {
+            WorkerError::Reference(format!("HTTP {status}: {body}"))
+        }
+        other => other,
     }
 }
 

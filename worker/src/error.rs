@@ -14,6 +14,8 @@ pub enum WorkerError {
     Api { what: String, status: u16, body: String },
     /// A picture or video could not be encoded.
     Render(String),
+    /// The job's reference image cannot be had (gone since the job was queued).
+    Reference(String),
     /// The job is no longer ours (canceled, or the lease went to another worker).
     LeaseLost,
 }
@@ -36,6 +38,7 @@ impl fmt::Display for WorkerError {
             WorkerError::Transport(message) => write!(f, "transport: {message}"),
             WorkerError::Api { what, status, body } => write!(f, "{what}: HTTP {status}: {body}"),
             WorkerError::Render(message) => write!(f, "render: {message}"),
+            WorkerError::Reference(message) => write!(f, "reference image: {message}"),
             WorkerError::LeaseLost => f.write_str("the job's lease is no longer ours"),
         }
     }

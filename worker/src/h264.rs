@@ -263,7 +263,7 @@ mod tests {
 
     #[test]
     fn idr_slice_has_one_pcm_macroblock_per_16x16_block() {
-        let picture = render("p", 1, 32, 16, 0);
+        let picture = render("p", 1, None, 32, 16, 0);
         let frame = idr_frame(&picture, 0);
         assert_eq!(frame[0], 0x65);
         let rbsp = unescape(&frame);

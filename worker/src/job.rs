@@ -2,8 +2,9 @@
 //! job-callback bodies. Pure: no I/O, so what the worker sends is tested
 //! without a database or API.
 //!
-//! Asset `i` of a job uses seed `generation_seed + i`, so "reuse this seed"
-//! on any asset reproduces it as asset 0 of a new job. Paths follow the SQL
+//! Asset `i` of a job uses seed `(generation_seed + i) mod 2^53` (the SQL
+//! API's rule: seeds are JavaScript-safe integers), so "reuse this seed" on
+//! any asset reproduces it as asset 0 of a new job. Paths follow the SQL
 //! API: `{user_id}/{job_id}/{i}.{png|mp4}` and, for videos,
 //! `{user_id}/{job_id}/thumbnails/{i}.jpg`, all in workspace-temp.
 
@@ -17,6 +18,10 @@ use uuid::Uuid;
 
 /// The bucket generated assets are uploaded to.
 pub const WORKSPACE_BUCKET: &str = "workspace-temp";
+/// The buckets a reference image may be stored in.
+const REFERENCE_BUCKETS: [&str; 2] = [WORKSPACE_BUCKET, "user-library"];
+/// Seeds are below 2^53 (`ourvidz_private.max_seed()` + 1).
+const SEED_MODULUS: i64 = 1 << 53;
 
 /// A job as `claim_jobs` returns it (fields the worker does not use are
 /// ignored).
@@ -56,9 +61,19 @@ impl ClaimedJob {
         AspectRatio::from_setting(setting)
     }
 
-    /// The seed of asset `index` (kept non-negative, as job-callback requires).
+    /// The seed of asset `index`: `(seed + index) mod 2^53`, as the SQL API
+    /// derives it (`ourvidz_private.asset_seed`), so it stays a valid seed.
     pub fn asset_seed(&self, index: u32) -> i64 {
-        self.generation_seed.unwrap_or(0).max(0).saturating_add(i64::from(index))
+        (self.generation_seed.unwrap_or(0).max(0) + i64::from(index)) % SEED_MODULUS
+    }
+
+    /// The stored object the job's `reference_image` names, as
+    /// `(bucket, name)`: the SQL API keeps references as `https://` URLs or
+    /// `{bucket}/{name}` of the caller's own object, checked when queued.
+    pub fn reference_object(&self) -> Option<(&str, &str)> {
+        let reference = self.generation_settings.as_ref()?.get("reference_image")?.as_str()?;
+        let (bucket, name) = reference.split_once('/')?;
+        (REFERENCE_BUCKETS.contains(&bucket) && !name.is_empty()).then_some((bucket, name))
     }
 
     fn folder(&self) -> String {
@@ -97,8 +112,9 @@ pub struct Asset {
     pub callback_entry: Value,
 }
 
-/// Render asset `index` of `job`.
-pub fn render_asset(job: &ClaimedJob, index: u32, settings: RenderSettings) -> Result<Asset, WorkerError> {
+/// Render asset `index` of `job`; `reference` is the fingerprint of its
+/// reference image's bytes ([`render::fingerprint`]), when it has one.
+pub fn render_asset(job: &ClaimedJob, index: u32, settings: RenderSettings, reference: Option<u64>) -> Result<Asset, WorkerError> {
     let (width, height) = job.aspect_ratio().dimensions(settings.long_edge);
     let seed = job.asset_seed(index);
     let folder = job.folder();
@@ -109,7 +125,7 @@ pub fn render_asset(job: &ClaimedJob, index: u32, settings: RenderSettings) -> R
         "generation_seed": seed,
     });
     let (file, thumbnail) = if job.is_video() {
-        let frames: Vec<_> = (0..settings.video_frames).map(|frame| render::render(&job.prompt, seed, width, height, frame)).collect();
+        let frames: Vec<_> = (0..settings.video_frames).map(|frame| render::render(&job.prompt, seed, reference, width, height, frame)).collect();
         let video = mp4::encode(&frames, width, height, settings.fps);
         let poster = render::encode_jpeg(&frames[0]).map_err(|error| WorkerError::Render(error.to_string()))?;
         let thumbnail = Upload { name: format!("{folder}/thumbnails/{index}.jpg"), content_type: "image/jpeg", bytes: poster };
@@ -117,7 +133,7 @@ pub fn render_asset(job: &ClaimedJob, index: u32, settings: RenderSettings) -> R
         entry["thumbnail_path"] = json!(thumbnail.name);
         (Upload { name: format!("{folder}/{index}.mp4"), content_type: "video/mp4", bytes: video }, Some(thumbnail))
     } else {
-        let picture = render::render(&job.prompt, seed, width, height, 0);
+        let picture = render::render(&job.prompt, seed, reference, width, height, 0);
         let png = render::encode_png(&picture).map_err(|error| WorkerError::Render(error.to_string()))?;
         (Upload { name: format!("{folder}/{index}.png"), content_type: "image/png", bytes: png }, None)
     };
@@ -163,6 +179,31 @@ mod tests {
         .unwrap()
     }
 
+    #[test]
+    fn asset_seeds_wrap_below_two_to_the_53_as_the_sql_derives_them() {
+        let mut job = job("image", "1:1");
+        assert_eq!((job.asset_seed(0), job.asset_seed(2)), (41, 43));
+        job.generation_seed = Some((1 << 53) - 1);
+        assert_eq!((job.asset_seed(0), job.asset_seed(1), job.asset_seed(2)), ((1 << 53) - 1, 0, 1));
+    }
+
+    #[test]
+    fn a_stored_reference_names_its_bucket_and_object_and_a_url_is_not_one() {
+        let mut job = job("image", "1:1");
+        assert_eq!(job.reference_object(), None);
+        let name = "6f1c7c33-7a4e-4b43-9d55-3f0cf1d2f001/ref.png";
+        for (reference, expected) in [
+            (format!("user-library/{name}"), Some(("user-library", name))),
+            (format!("workspace-temp/{name}"), Some(("workspace-temp", name))),
+            ("https://example.com/ref.png".to_owned(), None),
+            ("other-bucket/x.png".to_owned(), None),
+            ("user-library/".to_owned(), None),
+        ] {
+            job.generation_settings = Some(json!({"reference_image": reference}));
+            assert_eq!(job.reference_object(), expected, "{reference}");
+        }
+    }
+
     /// The callback through job-callback's own validation.
     fn accepted_by_job_callback(body: &Value) -> bool {
         let mut headers = HeaderMap::new();
@@ -185,7 +226,7 @@ mod tests {
 
     #[test]
     fn images_are_pngs_in_the_jobs_folder_sized_by_aspect_ratio() {
-        let asset = render_asset(&job("image", "16:9"), 2, SETTINGS).unwrap();
+        let asset = render_asset(&job("image", "16:9"), 2, SETTINGS, None).unwrap();
         assert_eq!(asset.file.name, "6f1c7c33-7a4e-4b43-9d55-3f0cf1d2f001/9a3e2b8c-5d4f-4e6a-8b7c-1d2e3f4a5b6c/2.png");
         assert_eq!(asset.file.content_type, "image/png");
         assert!(asset.thumbnail.is_none());
@@ -197,7 +238,7 @@ mod tests {
 
     #[test]
     fn videos_are_mp4s_with_a_jpeg_thumbnail_and_a_duration() {
-        let asset = render_asset(&job("video", "9:16"), 0, SETTINGS).unwrap();
+        let asset = render_asset(&job("video", "9:16"), 0, SETTINGS, None).unwrap();
         assert!(asset.file.name.ends_with("/0.mp4"));
         assert_eq!(&asset.file.bytes[4..8], b"ftyp");
         let thumbnail = asset.thumbnail.unwrap();
@@ -209,8 +250,8 @@ mod tests {
 
     #[test]
     fn a_retried_job_renders_identical_bytes() {
-        let first = render_asset(&job("video", "1:1"), 0, SETTINGS).unwrap();
-        let retry = render_asset(&job("video", "1:1"), 0, SETTINGS).unwrap();
+        let first = render_asset(&job("video", "1:1"), 0, SETTINGS, None).unwrap();
+        let retry = render_asset(&job("video", "1:1"), 0, SETTINGS, None).unwrap();
         assert_eq!(first, retry);
     }
 
@@ -219,7 +260,7 @@ mod tests {
         for (mode, aspect) in [("image", "16:9"), ("video", "9:16")] {
             let job = job(mode, aspect);
             let entries: Vec<Value> =
-                (0..job.asset_count()).map(|i| render_asset(&job, i, SETTINGS).unwrap().callback_entry).collect();
+                (0..job.asset_count()).map(|i| render_asset(&job, i, SETTINGS, None).unwrap().callback_entry).collect();
             assert!(accepted_by_job_callback(&completed_callback(&job, "gpu-1:7", &entries)), "{mode}");
             assert!(accepted_by_job_callback(&processing_callback(&job, "gpu-1:7")));
             let failure = WorkerError::Render("out of memory\n\u{0}".into());

@@ -208,7 +208,7 @@ mod tests {
     }
 
     fn movie() -> Vec<u8> {
-        let frames: Vec<_> = (0..3).map(|frame| render("waves", 9, 40, 18, frame)).collect();
+        let frames: Vec<_> = (0..3).map(|frame| render("waves", 9, None, 40, 18, frame)).collect();
         encode(&frames, 40, 18, 8)
     }
 

@@ -58,9 +58,18 @@ impl Picture {
     }
 }
 
-/// The placeholder for `prompt` and `seed`, frame `frame` (0 for images).
-pub fn render(prompt: &str, seed: i64, width: u32, height: u32, frame: u32) -> Picture {
-    let mut state = fnv1a(prompt.as_bytes()) ^ (seed as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+/// What a reference image contributes to a placeholder: a hash of its bytes.
+pub fn fingerprint(bytes: &[u8]) -> u64 {
+    fnv1a(bytes)
+}
+
+/// The placeholder for `prompt`, `seed` and the reference's [`fingerprint`],
+/// frame `frame` (0 for images): a real model conditions on its reference,
+/// the placeholder's colours do.
+pub fn render(prompt: &str, seed: i64, reference: Option<u64>, width: u32, height: u32, frame: u32) -> Picture {
+    let mut state = fnv1a(prompt.as_bytes())
+        ^ (seed as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ reference.map_or(0, |bits| bits.rotate_left(17));
     let mut next = || splitmix(&mut state);
     let from = color(next());
     let to = color(next());
@@ -128,17 +137,22 @@ mod tests {
 
     #[test]
     fn rendering_is_deterministic() {
-        assert_eq!(render("a lighthouse", 42, 32, 18, 0), render("a lighthouse", 42, 32, 18, 0));
-        let png = encode_png(&render("a lighthouse", 42, 32, 18, 0)).unwrap();
-        assert_eq!(png, encode_png(&render("a lighthouse", 42, 32, 18, 0)).unwrap());
+        assert_eq!(render("a lighthouse", 42, None, 32, 18, 0), render("a lighthouse", 42, None, 32, 18, 0));
+        let png = encode_png(&render("a lighthouse", 42, None, 32, 18, 0)).unwrap();
+        assert_eq!(png, encode_png(&render("a lighthouse", 42, None, 32, 18, 0)).unwrap());
     }
 
     #[test]
     fn prompt_seed_and_frame_each_change_the_picture() {
-        let base = render("a lighthouse", 42, 32, 32, 0);
-        assert_ne!(base, render("a lighthouse!", 42, 32, 32, 0));
-        assert_ne!(base, render("a lighthouse", 43, 32, 32, 0));
-        assert_ne!(base, render("a lighthouse", 42, 32, 32, 1));
+        let base = render("a lighthouse", 42, None, 32, 32, 0);
+        assert_ne!(base, render("a lighthouse!", 42, None, 32, 32, 0));
+        assert_ne!(base, render("a lighthouse", 43, None, 32, 32, 0));
+        assert_ne!(base, render("a lighthouse", 42, None, 32, 32, 1));
+        assert_ne!(base, render("a lighthouse", 42, Some(fingerprint(b"a reference")), 32, 32, 0));
+        assert_ne!(
+            render("a lighthouse", 42, Some(fingerprint(b"a reference")), 32, 32, 0),
+            render("a lighthouse", 42, Some(fingerprint(b"another reference")), 32, 32, 0)
+        );
     }
 
     #[test]
@@ -154,7 +168,7 @@ mod tests {
 
     #[test]
     fn png_decodes_to_the_rendered_pixels() {
-        let picture = render("waves", 7, 32, 18, 0);
+        let picture = render("waves", 7, None, 32, 18, 0);
         let png = encode_png(&picture).unwrap();
         let mut reader = png::Decoder::new(std::io::Cursor::new(png)).read_info().unwrap();
         let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
@@ -165,7 +179,7 @@ mod tests {
 
     #[test]
     fn jpeg_has_start_and_end_markers() {
-        let jpeg = encode_jpeg(&render("waves", 7, 32, 18, 0)).unwrap();
+        let jpeg = encode_jpeg(&render("waves", 7, None, 32, 18, 0)).unwrap();
         assert_eq!(&jpeg[..2], &[0xFF, 0xD8]);
         assert_eq!(&jpeg[jpeg.len() - 2..], &[0xFF, 0xD9]);
     }

@@ -14,6 +14,7 @@ use crate::queue::{Heartbeat, Queue};
 use crate::error::WorkerError;
 use crate::job::{self, ClaimedJob, RenderSettings};
 use crate::options::Options;
+use crate::render;
 use serde_json::Value;
 use std::fmt;
 use std::future::Future;
@@ -189,13 +190,17 @@ impl Worker {
     /// Render and upload every asset (thumbnail after its asset), checking
     /// between assets that the lease is still ours.
     async fn render_and_upload(&self, job: &ClaimedJob, lost: &watch::Receiver<bool>) -> Result<Vec<Value>, WorkerError> {
+        let reference = match job.reference_object() {
+            Some((bucket, name)) => Some(render::fingerprint(&self.api.fetch_reference(bucket, name).await?)),
+            None => None,
+        };
         let mut entries = Vec::new();
         for index in 0..job.asset_count() {
             if *lost.borrow() {
                 return Err(WorkerError::LeaseLost);
             }
             let (claimed, settings) = (job.clone(), self.render);
-            let asset = tokio::task::spawn_blocking(move || job::render_asset(&claimed, index, settings))
+            let asset = tokio::task::spawn_blocking(move || job::render_asset(&claimed, index, settings, reference))
                 .await
                 .map_err(|error| WorkerError::Render(error.to_string()))??;
             self.api.upload(&asset.file).await?;

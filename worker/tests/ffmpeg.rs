@@ -54,7 +54,7 @@ fn run(program: &str, args: &[&str]) -> Vec<u8> {
 fn ffmpeg_decodes_every_frame_of_the_workers_videos() {
     for aspect_ratio in ["16:9", "9:16", "1:1"] {
         let job = video_job(aspect_ratio);
-        let asset = render_asset(&job, 0, SETTINGS).expect("a rendered video");
+        let asset = render_asset(&job, 0, SETTINGS, None).expect("a rendered video");
         assert_eq!(asset.file.content_type, "video/mp4");
         let entry = &asset.callback_entry;
         let (width, height) = (entry["width"].as_u64().expect("width"), entry["height"].as_u64().expect("height"));
@@ -84,7 +84,7 @@ fn ffmpeg_decodes_every_frame_of_the_workers_videos() {
         assert_eq!(raw.len(), frame_bytes * SETTINGS.video_frames as usize, "{aspect_ratio}: every frame decoded");
         let seed = entry["generation_seed"].as_i64().expect("a seed");
         for (index, decoded) in raw.chunks(frame_bytes).enumerate() {
-            let drawn = render(&job.prompt, seed, width as u32, height as u32, index as u32);
+            let drawn = render(&job.prompt, seed, None, width as u32, height as u32, index as u32);
             let difference: u64 = drawn.rgb.iter().zip(decoded).map(|(a, b)| u64::from(a.abs_diff(*b))).sum();
             let mean = difference as f64 / frame_bytes as f64;
             assert!(mean < 4.0, "{aspect_ratio} frame {index}: decoded pixels differ by {mean:.2} on average");
