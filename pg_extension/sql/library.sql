@@ -322,7 +322,11 @@ begin
         if in_collection is false then
             raise exception using errcode = 'PT400', message = 'collection_id and in_collection false contradict';
         end if;
-        perform ourvidz_private.require_collection(list_library.collection_id);
+        -- a listing locks nothing: PostgREST runs stable functions read-only
+        if not exists (select 1 from user_collections c
+                       where c.id = list_library.collection_id and c.user_id = auth.uid()) then
+            raise exception using errcode = 'PT404', message = 'collection not found';
+        end if;
     end if;
     -- The cursor is what a "next" holds: the sort it belongs to, an ISO 8601
     -- timestamp, an id, for relevance the rank, and for a search the stage

@@ -4,7 +4,7 @@
 begin;
 
 select relname, relreplident from pg_class
-where oid in ('jobs'::regclass, 'workspace_assets'::regclass, 'user_library'::regclass)
+where oid in ('jobs'::regclass, 'workspace_assets'::regclass, 'user_library'::regclass, 'user_collections'::regclass)
 order by relname;
 
 -- No publication on a plain Postgres: nothing to do.

@@ -209,3 +209,11 @@ select repair_library_totals() as totals_that_were_wrong;
 update library_totals set items = 99 where user_id = 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa' and collection_id is null;
 select repair_library_totals('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa') as repaired, repair_library_totals() as left_wrong;
 rollback;
+
+-- PostgREST runs a stable function in a read-only transaction (GET /rpc, and
+-- POST /rpc of a stable function): the listing takes no locks there.
+begin transaction read only;
+select regress.act_as('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa');
+select regress.try($$select list_library(collection_id => '30000000-0000-4000-8000-00000000000a')$$) as read_only_listing;
+select regress.try($$select list_library(search => 'fox')$$) as read_only_search;
+rollback;
