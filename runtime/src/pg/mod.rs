@@ -159,13 +159,14 @@ fn param_refs(params: &[types::SqlParam]) -> Vec<&(dyn ToSql + Sync)> {
 
 async fn execute(lease: &Lease, statement: &str, params: &[ParameterValue]) -> Result<u64, Error> {
     let params = sql_params(params)?;
-    lease.client().execute(statement, &param_refs(&params)).await.map_err(|e| query_failed(lease, e))
+    let prepared = lease.prepare(statement).await.map_err(|e| query_failed(lease, e))?;
+    lease.client().execute(&prepared, &param_refs(&params)).await.map_err(|e| query_failed(lease, e))
 }
 
 async fn query(lease: &Lease, statement: &str, params: &[ParameterValue]) -> Result<RowSet, Error> {
     let params = sql_params(params)?;
+    let prepared = lease.prepare(statement).await.map_err(|e| query_failed(lease, e))?;
     let client = lease.client();
-    let prepared = client.prepare(statement).await.map_err(|e| query_failed(lease, e))?;
     let rows = client.query(&prepared, &param_refs(&params)).await.map_err(|e| query_failed(lease, e))?;
     let columns = prepared
         .columns()

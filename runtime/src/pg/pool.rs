@@ -31,6 +31,9 @@ const RESET_SQL: &str = "ROLLBACK; CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT;
 /// Most distinct database addresses pooled at once.
 const MAX_POOLS: usize = 16;
 
+/// Most prepared statements kept per pooled connection.
+const MAX_CACHED_STATEMENTS: usize = 256;
+
 /// Pool sizing, from the CLI.
 #[derive(Debug, Clone, Copy)]
 pub struct PoolSettings {
@@ -116,6 +119,21 @@ impl Lease {
     pub fn client(&self) -> &tokio_postgres::Client {
         self.used.store(true, Ordering::Relaxed);
         self.object.as_deref().expect("a lease holds its connection until dropped")
+    }
+
+    /// `statement` prepared on this session, reused from earlier leases of
+    /// the same connection when they ran the same text: a guest's call is one
+    /// round trip (bind, execute) instead of two. Prepared statements survive
+    /// the reset between leases and hold no data; the server re-plans them
+    /// when a session's search_path or the schema differs. A guest that keeps
+    /// sending new texts empties the cache rather than growing it.
+    pub async fn prepare(&self, statement: &str) -> Result<tokio_postgres::Statement, tokio_postgres::Error> {
+        let object = self.object.as_ref().expect("a lease holds its connection until dropped");
+        self.used.store(true, Ordering::Relaxed);
+        if object.statement_cache.size() >= MAX_CACHED_STATEMENTS {
+            object.statement_cache.clear();
+        }
+        object.prepare_cached(statement).await
     }
 
     /// The session is gone: close the connection when the lease ends instead
