@@ -440,19 +440,23 @@ as $$
     on conflict (bucket_id, object_name) do nothing
 $$;
 
--- The callback answer: the job and its assets.
+-- The callback answer: the job and its assets. (plpgsql, not sql: a SQL
+-- function with a SET clause is never inlined, so it would be parsed and
+-- planned again on every callback; plpgsql keeps its plan.)
 create function ourvidz_private.job_result(job jobs)
 returns jsonb
-language sql
+language plpgsql
 stable
 set search_path = pg_catalog, public
 as $$
-    select jsonb_build_object(
+begin
+    return jsonb_build_object(
         'job', to_jsonb(job),
         'assets', coalesce((select jsonb_agg(jsonb_build_object('id', w.id, 'asset_index', w.asset_index)
                                              order by w.asset_index)
                             from workspace_assets w
-                            where w.user_id = job.user_id and w.job_id = job.id), '[]'::jsonb))
+                            where w.user_id = job.user_id and w.job_id = job.id), '[]'::jsonb));
+end;
 $$;
 
 create function record_job_result(result jsonb)
