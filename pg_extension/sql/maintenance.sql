@@ -1,7 +1,7 @@
 -- Maintenance: draining the deletion outbox, the orphan audit, expiry cleanup.
 --
--- The drainer (the workspace-actions `drain_storage_deletions` action, run
--- with the service role) claims due outbox entries, deletes the objects through
+-- The drainer (the storage-drain function, run with the service role on a
+-- schedule) claims due outbox entries, deletes the objects through
 -- the Storage API, then completes or fails them. Claims are leases, so a
 -- drainer that dies mid-way only delays its entries. An entry whose object a
 -- live row owns again is dropped at claim time instead of returned: the drainer
