@@ -9,7 +9,6 @@
 //! RPC alike. Pure functions over JSON, tested natively.
 
 use crate::error::EdgeError;
-use crate::paths::{self, LIBRARY_BUCKET};
 use crate::sql::{SqlCall, SqlParam};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -264,7 +263,7 @@ fn items_mut(answer: &mut Value) -> Vec<&mut Value> {
 }
 
 fn library_name(path: Option<&Value>) -> Option<String> {
-    paths::normalize(path?.as_str()?, Some(LIBRARY_BUCKET)).ok()
+    path?.as_str().map(str::to_owned)
 }
 
 /// Every object name the answer's items show (files and thumbnails),
@@ -383,7 +382,7 @@ mod tests {
         json!({
             "items": [
                 {"id": "1", "storage_path": format!("{USER}/1.png"), "thumbnail_path": null},
-                {"id": "2", "storage_path": format!("user-library/{USER}/2.mp4"), "thumbnail_path": format!("{USER}/thumbnails/2.jpg")}
+                {"id": "2", "storage_path": format!("{USER}/2.mp4"), "thumbnail_path": format!("{USER}/thumbnails/2.jpg")}
             ],
             "saved": [{"asset_id": "a", "library_id": "3", "item": {"id": "3", "storage_path": format!("{USER}/3.png")}}],
             "collections": [{"id": "c", "cover": {"id": "1", "storage_path": format!("{USER}/1.png")}}, {"id": "d", "cover": null}],
