@@ -174,6 +174,29 @@ async fn postgres_errors_reach_the_guest_structured() {
 }
 
 #[tokio::test]
+async fn no_request_sees_what_an_earlier_one_left_in_guest_memory() {
+    // Pooled slots keep their memory resident between instances; what the
+    // last guest wrote must still be gone: every request starts from the
+    // component's image, sequentially (same slot) and concurrently.
+    let host = Host::shared();
+    for round in 0..20 {
+        let (status, body) = post(&host.function("probe/memory/swap"), format!("secret-{round}")).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["previous"], "", "round {round} saw an earlier request's memory: {body}");
+    }
+    let mut concurrent = tokio::task::JoinSet::new();
+    for i in 0..16 {
+        let url = host.function("probe/memory/swap");
+        concurrent.spawn(async move { post(&url, format!("concurrent-{i}")).await });
+    }
+    while let Some(answer) = concurrent.join_next().await {
+        let (status, body) = answer.expect("request task");
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["previous"], "", "{body}");
+    }
+}
+
+#[tokio::test]
 async fn postgres_to_a_host_not_allowed_is_refused() {
     let host = Host::shared();
     for address in [
