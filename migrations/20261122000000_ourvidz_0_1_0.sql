@@ -123,80 +123,87 @@ revoke all on schema ourvidz_private from public;
 grant usage on schema ourvidz_private to authenticated, service_role;
 
 -- Constants -----------------------------------------------------------------------
+-- plpgsql, not SQL: the planner folds an immutable call with constant
+-- arguments by running it, once for every statement that mentions it — and
+-- a table's checks are planned for every INSERT and UPDATE of it. A SQL
+-- function is parsed and planned on each such run (about 2 µs), a plpgsql
+-- one compiled once per session. For the same reason the predicates below
+-- have SQL-standard bodies (`return ...`): stored parsed, they are inlined
+-- into a check without parsing text.
 
 -- Seeds are at most 2^53 - 1: JSON clients (JavaScript) read numbers as
 -- doubles, and a larger integer would come back as a different seed.
 create function ourvidz_private.max_seed() returns bigint
-language sql immutable parallel safe as 'select 9007199254740991';
+language plpgsql immutable parallel safe as $$ begin return 9007199254740991; end $$;
 
 create function ourvidz_private.max_prompt_chars() returns integer
-language sql immutable parallel safe as 'select 4000';
+language plpgsql immutable parallel safe as $$ begin return 4000; end $$;
 
 create function ourvidz_private.max_model_chars() returns integer
-language sql immutable parallel safe as 'select 100';
+language plpgsql immutable parallel safe as $$ begin return 100; end $$;
 
 -- Images come in sets of at most this many (the seeds' 1x3 set by default);
 -- a video job renders one video.
 create function ourvidz_private.max_image_batch() returns integer
-language sql immutable parallel safe as 'select 4';
+language plpgsql immutable parallel safe as $$ begin return 4; end $$;
 
 create function ourvidz_private.max_worker_id_chars() returns integer
-language sql immutable parallel safe as 'select 200';
+language plpgsql immutable parallel safe as $$ begin return 200; end $$;
 
 create function ourvidz_private.max_error_chars() returns integer
-language sql immutable parallel safe as 'select 2000';
+language plpgsql immutable parallel safe as $$ begin return 2000; end $$;
 
 create function ourvidz_private.max_idempotency_key_chars() returns integer
-language sql immutable parallel safe as 'select 255';
+language plpgsql immutable parallel safe as $$ begin return 255; end $$;
 
 create function ourvidz_private.max_title_chars() returns integer
-language sql immutable parallel safe as 'select 200';
+language plpgsql immutable parallel safe as $$ begin return 200; end $$;
 
 create function ourvidz_private.max_tags() returns integer
-language sql immutable parallel safe as 'select 50';
+language plpgsql immutable parallel safe as $$ begin return 50; end $$;
 
 create function ourvidz_private.max_tag_chars() returns integer
-language sql immutable parallel safe as 'select 50';
+language plpgsql immutable parallel safe as $$ begin return 50; end $$;
 
 -- The buckets' object limit and media types (seed 001), which every row that
 -- describes an object obeys too.
 create function ourvidz_private.max_object_bytes() returns bigint
-language sql immutable parallel safe as 'select 1073741824';
+language plpgsql immutable parallel safe as $$ begin return 1073741824; end $$;
 
 create function ourvidz_private.allowed_mime_types() returns text[]
-language sql immutable parallel safe as $$ select '{image/jpeg,image/png,image/webp,video/mp4}'::text[] $$;
+language plpgsql immutable parallel safe as $$ begin return '{image/jpeg,image/png,image/webp,video/mp4}'::text[]; end $$;
 
 -- How long a generated asset stays in the workspace (seed 001: 7 days).
 create function ourvidz_private.workspace_lifetime() returns interval
-language sql immutable parallel safe as $$ select interval '7 days' $$;
+language plpgsql immutable parallel safe as $$ begin return interval '7 days'; end $$;
 
 -- A batch call names at most this many ids (asset_ids, item_ids).
 create function ourvidz_private.max_batch_ids() returns integer
-language sql immutable parallel safe as 'select 100';
+language plpgsql immutable parallel safe as $$ begin return 100; end $$;
 
 -- A search is a short phrase typed into a box, not a document.
 create function ourvidz_private.max_search_chars() returns integer
-language sql immutable parallel safe as 'select 200';
+language plpgsql immutable parallel safe as $$ begin return 200; end $$;
 
 -- Substring and fuzzy matching start at this many characters: pg_trgm
 -- indexes three-letter runs, so a shorter pattern cannot use the index.
 create function ourvidz_private.min_substring_chars() returns integer
-language sql immutable parallel safe as 'select 3';
+language plpgsql immutable parallel safe as $$ begin return 3; end $$;
 
 create function ourvidz_private.max_collection_name_chars() returns integer
-language sql immutable parallel safe as 'select 100';
+language plpgsql immutable parallel safe as $$ begin return 100; end $$;
 
 create function ourvidz_private.max_description_chars() returns integer
-language sql immutable parallel safe as 'select 2000';
+language plpgsql immutable parallel safe as $$ begin return 2000; end $$;
 
 -- asset_lineage follows at most this many generations each way.
 create function ourvidz_private.max_lineage_depth() returns integer
-language sql immutable parallel safe as 'select 20';
+language plpgsql immutable parallel safe as $$ begin return 20; end $$;
 
 -- Worker leases: short by default, kept alive by heartbeats, so a job whose
 -- claim answer never reached its worker is claimable again within seconds.
 create function ourvidz_private.default_lease_seconds() returns integer
-language sql immutable parallel safe as 'select 30';
+language plpgsql immutable parallel safe as $$ begin return 30; end $$;
 
 -- A number argument within [low, high] (NULL is out of range), or PT400.
 create function ourvidz_private.require_between(value numeric, field text, low numeric, high numeric)
@@ -248,110 +255,94 @@ $$;
 create function ourvidz_private.is_plain_text(value text, multiline boolean)
 returns boolean
 language sql immutable parallel safe
-as $$
-    select case when multiline then value !~ '[\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]'
-                else value !~ '[\x01-\x1f\x7f-\x9f]' end
-$$;
+return case when multiline then value !~ '[\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]'
+            else value !~ '[\x01-\x1f\x7f-\x9f]' end;
 
 create function ourvidz_private.is_blank(value text)
 returns boolean
 language sql immutable parallel safe
-as $$ select value ~ '^\s*$' $$;
+return value ~ '^\s*$';
 
 create function ourvidz_private.is_prompt(prompt text)
 returns boolean
 language sql immutable parallel safe
-as $$
-    select char_length(prompt) <= ourvidz_private.max_prompt_chars()
-       and not ourvidz_private.is_blank(prompt)
-       and ourvidz_private.is_plain_text(prompt, true)
-$$;
+return char_length(prompt) <= ourvidz_private.max_prompt_chars()
+   and not ourvidz_private.is_blank(prompt)
+   and ourvidz_private.is_plain_text(prompt, true);
 
 -- A worker may look the model up by name: no traversal, no odd characters.
 create function ourvidz_private.is_model_name(model text)
 returns boolean
 language sql immutable parallel safe
-as $$
-    select char_length(model) <= ourvidz_private.max_model_chars()
-       and model ~ '^[A-Za-z0-9][A-Za-z0-9._:/-]*$'
-       and strpos(model, '..') = 0
-$$;
+return char_length(model) <= ourvidz_private.max_model_chars()
+   and model ~ '^[A-Za-z0-9][A-Za-z0-9._:/-]*$'
+   and strpos(model, '..') = 0;
 
 create function ourvidz_private.is_batch_size(mode text, batch_size bigint)
 returns boolean
 language sql immutable parallel safe
-as $$
-    select case mode when 'image' then batch_size between 1 and ourvidz_private.max_image_batch()
-                     when 'video' then batch_size = 1
-                     else false end
-$$;
+return case mode when 'image' then batch_size between 1 and ourvidz_private.max_image_batch()
+                 when 'video' then batch_size = 1
+                 else false end;
 
 create function ourvidz_private.is_seed(seed numeric)
 returns boolean
 language sql immutable parallel safe
-as $$ select seed between 0 and ourvidz_private.max_seed() and seed = trunc(seed) $$;
+return seed between 0 and ourvidz_private.max_seed() and seed = trunc(seed);
 
 -- The seed of asset `asset_index` of a job: consecutive from the job's seed,
 -- wrapping at 2^53 so it stays a valid seed however large the job's is.
 create function ourvidz_private.asset_seed(job_seed bigint, asset_index integer)
 returns bigint
 language sql immutable parallel safe
-as $$ select (job_seed + asset_index) % (ourvidz_private.max_seed() + 1) $$;
+return (job_seed + asset_index) % (ourvidz_private.max_seed() + 1);
 
 create function ourvidz_private.is_worker_id(worker_id text)
 returns boolean
 language sql immutable parallel safe
-as $$ select char_length(worker_id) <= ourvidz_private.max_worker_id_chars() and worker_id ~ '^[A-Za-z0-9._:@/-]+$' $$;
+return char_length(worker_id) <= ourvidz_private.max_worker_id_chars() and worker_id ~ '^[A-Za-z0-9._:@/-]+$';
 
 -- Idempotency keys travel in an HTTP header: visible ASCII only.
 create function ourvidz_private.is_idempotency_key(idempotency_key text)
 returns boolean
 language sql immutable parallel safe
-as $$ select char_length(idempotency_key) <= ourvidz_private.max_idempotency_key_chars() and idempotency_key ~ '^[!-~]+$' $$;
+return char_length(idempotency_key) <= ourvidz_private.max_idempotency_key_chars() and idempotency_key ~ '^[!-~]+$';
 
 create function ourvidz_private.is_error_text(error text)
 returns boolean
 language sql immutable parallel safe
-as $$ select char_length(error) <= ourvidz_private.max_error_chars() and ourvidz_private.is_plain_text(error, true) $$;
+return char_length(error) <= ourvidz_private.max_error_chars() and ourvidz_private.is_plain_text(error, true);
 
 create function ourvidz_private.is_title(title text)
 returns boolean
 language sql immutable parallel safe
-as $$
-    select char_length(title) <= ourvidz_private.max_title_chars()
-       and not ourvidz_private.is_blank(title)
-       and ourvidz_private.is_plain_text(title, false)
-$$;
+return char_length(title) <= ourvidz_private.max_title_chars()
+   and not ourvidz_private.is_blank(title)
+   and ourvidz_private.is_plain_text(title, false);
 
 create function ourvidz_private.are_tags(tags text[])
 returns boolean
 language sql immutable parallel safe
-as $$
-    select cardinality(tags) <= ourvidz_private.max_tags()
-       and not exists (select 1 from unnest(tags) t
-                       where t is null or char_length(t) > ourvidz_private.max_tag_chars()
-                          or ourvidz_private.is_blank(t) or not ourvidz_private.is_plain_text(t, false))
-$$;
+return cardinality(tags) <= ourvidz_private.max_tags()
+   and not exists (select 1 from unnest(tags) t
+                   where t is null or char_length(t) > ourvidz_private.max_tag_chars()
+                      or ourvidz_private.is_blank(t) or not ourvidz_private.is_plain_text(t, false));
 
 -- Collection names are unique per user regardless of case (an index on
 -- lower(name)), so they are stored trimmed.
 create function ourvidz_private.is_collection_name(name text)
 returns boolean
 language sql immutable parallel safe
-as $$
-    select char_length(name) <= ourvidz_private.max_collection_name_chars()
-       and not ourvidz_private.is_blank(name)
-       and name = btrim(name)
-       and ourvidz_private.is_plain_text(name, false)
-$$;
+return char_length(name) <= ourvidz_private.max_collection_name_chars()
+   and not ourvidz_private.is_blank(name)
+   and name = btrim(name)
+   and ourvidz_private.is_plain_text(name, false);
 
 create function ourvidz_private.is_description(description text)
 returns boolean
 language sql immutable parallel safe
-as $$
-    select char_length(description) <= ourvidz_private.max_description_chars()
-       and ourvidz_private.is_plain_text(description, true)
-$$;
+return char_length(description) <= ourvidz_private.max_description_chars()
+   and ourvidz_private.is_plain_text(description, true);
 
 -- A library title as stored (without surrounding whitespace), or PT400.
 create function ourvidz_private.checked_title(custom_title text)
@@ -1989,16 +1980,24 @@ $$;
 
 -- record_job_result --------------------------------------------------------------------
 -- A path a worker reports, normalised in workspace-temp, or PT400 naming the field.
-create function ourvidz_private.reported_path(path text, field text)
+-- A name `owner` owns is already in stored form (storage_path_is_owned: nothing
+-- the normaliser would change), so it is returned as it is — the common case,
+-- without the subtransaction of the exception block.
+create function ourvidz_private.reported_path(path text, field text, owner uuid default null)
 returns text
 language plpgsql
 immutable
 set search_path = pg_catalog, public
 as $$
 begin
-    return normalize_storage_path(path, 'workspace-temp');
-exception when invalid_parameter_value then
-    raise exception using errcode = 'PT400', message = format('%s: %s', field, sqlerrm);
+    if path is null or storage_path_is_owned(path, owner) then
+        return path;
+    end if;
+    begin
+        return normalize_storage_path(path, 'workspace-temp');
+    exception when invalid_parameter_value then
+        raise exception using errcode = 'PT400', message = format('%s: %s', field, sqlerrm);
+    end;
 end;
 $$;
 
@@ -2022,9 +2021,9 @@ begin
         raise exception using errcode = 'PT400', message = 'asset_index is required';
     end if;
     asset_row.temp_storage_path := ourvidz_private.reported_path(
-        coalesce(ourvidz_private.json_field(asset, 'storage_path', 'string') #>> '{}', ''), 'storage_path');
+        coalesce(ourvidz_private.json_field(asset, 'storage_path', 'string') #>> '{}', ''), 'storage_path', job.user_id);
     asset_row.thumbnail_path := ourvidz_private.reported_path(
-        ourvidz_private.json_field(asset, 'thumbnail_path', 'string') #>> '{}', 'thumbnail_path');
+        ourvidz_private.json_field(asset, 'thumbnail_path', 'string') #>> '{}', 'thumbnail_path', job.user_id);
     if not starts_with(asset_row.temp_storage_path, folder)
        or (asset_row.thumbnail_path is not null and not starts_with(asset_row.thumbnail_path, folder)) then
         raise exception using errcode = 'PT400',
@@ -2148,10 +2147,12 @@ begin
     if new_status <> 'completed' and jsonb_array_length(reported) > 0 then
         raise exception using errcode = 'PT400', message = 'only a completed callback carries assets';
     end if;
-    if exists (select 1 from jsonb_array_elements(reported) a
-               where jsonb_typeof(a) = 'object' and a ? 'asset_index'
-               group by a -> 'asset_index' having count(*) > 1) then
-        raise exception using errcode = 'PT400', message = 'each asset_index may appear once per callback';
+    if jsonb_array_length(reported) > 1 then
+        if exists (select 1 from jsonb_array_elements(reported) a
+                   where jsonb_typeof(a) = 'object' and a ? 'asset_index'
+                   group by a -> 'asset_index' having count(*) > 1) then
+            raise exception using errcode = 'PT400', message = 'each asset_index may appear once per callback';
+        end if;
     end if;
 
     select * into job from jobs j where j.id = reported_job_id for update;
@@ -2168,7 +2169,7 @@ begin
     end if;
 
     select array_agg(p) into paths
-    from (select ourvidz_private.reported_path(a ->> k, k) p
+    from (select ourvidz_private.reported_path(a ->> k, k, job.user_id) p
           from jsonb_array_elements(reported) a, unnest(array['storage_path', 'thumbnail_path']) k
           where jsonb_typeof(a) = 'object' and jsonb_typeof(a -> k) = 'string') s;
 
@@ -2229,7 +2230,7 @@ revoke execute on function enqueue_job(jsonb, text), claim_jobs(text, integer, i
 grant execute on function enqueue_job(jsonb, text) to authenticated, service_role;
 grant execute on function claim_jobs(text, integer, integer), heartbeat_job(uuid, text, integer),
     record_job_result(jsonb) to service_role;
-grant execute on function ourvidz_private.reported_asset(jobs, jsonb), ourvidz_private.reported_path(text, text),
+grant execute on function ourvidz_private.reported_asset(jobs, jsonb), ourvidz_private.reported_path(text, text, uuid),
     ourvidz_private.queue_unowned_reported_objects(uuid, text[], text),
     ourvidz_private.queue_job_folder(uuid, uuid, text),
     ourvidz_private.job_result(jobs) to service_role;

@@ -347,16 +347,24 @@ $$;
 
 -- record_job_result --------------------------------------------------------------------
 -- A path a worker reports, normalised in workspace-temp, or PT400 naming the field.
-create function ourvidz_private.reported_path(path text, field text)
+-- A name `owner` owns is already in stored form (storage_path_is_owned: nothing
+-- the normaliser would change), so it is returned as it is — the common case,
+-- without the subtransaction of the exception block.
+create function ourvidz_private.reported_path(path text, field text, owner uuid default null)
 returns text
 language plpgsql
 immutable
 set search_path = pg_catalog, public
 as $$
 begin
-    return normalize_storage_path(path, 'workspace-temp');
-exception when invalid_parameter_value then
-    raise exception using errcode = 'PT400', message = format('%s: %s', field, sqlerrm);
+    if path is null or storage_path_is_owned(path, owner) then
+        return path;
+    end if;
+    begin
+        return normalize_storage_path(path, 'workspace-temp');
+    exception when invalid_parameter_value then
+        raise exception using errcode = 'PT400', message = format('%s: %s', field, sqlerrm);
+    end;
 end;
 $$;
 
@@ -380,9 +388,9 @@ begin
         raise exception using errcode = 'PT400', message = 'asset_index is required';
     end if;
     asset_row.temp_storage_path := ourvidz_private.reported_path(
-        coalesce(ourvidz_private.json_field(asset, 'storage_path', 'string') #>> '{}', ''), 'storage_path');
+        coalesce(ourvidz_private.json_field(asset, 'storage_path', 'string') #>> '{}', ''), 'storage_path', job.user_id);
     asset_row.thumbnail_path := ourvidz_private.reported_path(
-        ourvidz_private.json_field(asset, 'thumbnail_path', 'string') #>> '{}', 'thumbnail_path');
+        ourvidz_private.json_field(asset, 'thumbnail_path', 'string') #>> '{}', 'thumbnail_path', job.user_id);
     if not starts_with(asset_row.temp_storage_path, folder)
        or (asset_row.thumbnail_path is not null and not starts_with(asset_row.thumbnail_path, folder)) then
         raise exception using errcode = 'PT400',
@@ -506,10 +514,12 @@ begin
     if new_status <> 'completed' and jsonb_array_length(reported) > 0 then
         raise exception using errcode = 'PT400', message = 'only a completed callback carries assets';
     end if;
-    if exists (select 1 from jsonb_array_elements(reported) a
-               where jsonb_typeof(a) = 'object' and a ? 'asset_index'
-               group by a -> 'asset_index' having count(*) > 1) then
-        raise exception using errcode = 'PT400', message = 'each asset_index may appear once per callback';
+    if jsonb_array_length(reported) > 1 then
+        if exists (select 1 from jsonb_array_elements(reported) a
+                   where jsonb_typeof(a) = 'object' and a ? 'asset_index'
+                   group by a -> 'asset_index' having count(*) > 1) then
+            raise exception using errcode = 'PT400', message = 'each asset_index may appear once per callback';
+        end if;
     end if;
 
     select * into job from jobs j where j.id = reported_job_id for update;
@@ -526,7 +536,7 @@ begin
     end if;
 
     select array_agg(p) into paths
-    from (select ourvidz_private.reported_path(a ->> k, k) p
+    from (select ourvidz_private.reported_path(a ->> k, k, job.user_id) p
           from jsonb_array_elements(reported) a, unnest(array['storage_path', 'thumbnail_path']) k
           where jsonb_typeof(a) = 'object' and jsonb_typeof(a -> k) = 'string') s;
 
@@ -587,7 +597,7 @@ revoke execute on function enqueue_job(jsonb, text), claim_jobs(text, integer, i
 grant execute on function enqueue_job(jsonb, text) to authenticated, service_role;
 grant execute on function claim_jobs(text, integer, integer), heartbeat_job(uuid, text, integer),
     record_job_result(jsonb) to service_role;
-grant execute on function ourvidz_private.reported_asset(jobs, jsonb), ourvidz_private.reported_path(text, text),
+grant execute on function ourvidz_private.reported_asset(jobs, jsonb), ourvidz_private.reported_path(text, text, uuid),
     ourvidz_private.queue_unowned_reported_objects(uuid, text[], text),
     ourvidz_private.queue_job_folder(uuid, uuid, text),
     ourvidz_private.job_result(jobs) to service_role;
