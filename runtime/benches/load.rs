@@ -12,7 +12,8 @@
 //! Run: `OURVIDZ_TEST_PG=postgresql://... cargo bench -p ourvidz-runtime --bench load`
 //! (knobs: `BENCH_SECONDS`, default 5; `BENCH_CONCURRENCY`, default "1,16,64").
 //! The generator shares the machine with the server: on 2 cores the figures
-//! are a floor, not a ceiling.
+//! are a floor, not a ceiling. Each figure is also printed as a
+//! machine-readable `BENCH|...` row (bench/run.sh's table; no baseline).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -89,13 +90,14 @@ fn main() {
         runtime.block_on(drive(url.clone(), method.clone(), 4, Duration::from_secs(1)));
         for &concurrency in &levels {
             let o = runtime.block_on(drive(url.clone(), method.clone(), concurrency, Duration::from_secs(seconds)));
+            let rate = o.requests as f64 / o.elapsed.as_secs_f64();
             println!(
-                "{name:<10} {concurrency:>4} {:>8.0} {:>9.2} {:>8.2} {:>8}",
-                o.requests as f64 / o.elapsed.as_secs_f64(),
+                "{name:<10} {concurrency:>4} {rate:>8.0} {:>9.2} {:>8.2} {:>8}",
                 percentile(&o.latencies_us, 0.50),
                 percentile(&o.latencies_us, 0.99),
                 o.errors
             );
+            println!("BENCH|runtime alone, {name}: req/s at {concurrency} conns|{rate:.0}|-|req/s|-");
         }
     }
 }
