@@ -80,9 +80,43 @@ pub async fn fresh_database(admin_url: &str, prefix: &str, setup: &str) -> Strin
     url
 }
 
+/// The database name of `url` (the last path segment, without a query).
+pub fn database_name(url: &str) -> String {
+    let base = url.split_once('?').map_or(url, |(base, _)| base);
+    let after_scheme = base.find("://").map(|i| i + 3).unwrap_or_else(|| panic!("not a postgres URL: {url}"));
+    base[after_scheme..].split_once('/').map(|(_, name)| name.to_owned()).unwrap_or_else(|| panic!("no database in {url}"))
+}
+
+/// Drop the databases `urls` name, from a thread of its own with its own
+/// runtime: callable from `Drop`, inside or outside a tokio runtime. Errors
+/// are ignored (a test that failed may have left the cluster gone).
+pub fn drop_databases(admin_url: &str, urls: &[&str]) {
+    let admin_url = admin_url.to_owned();
+    let statements: Vec<String> =
+        urls.iter().map(|url| format!("drop database if exists {} with (force)", database_name(url))).collect();
+    let _ = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+        runtime.block_on(async {
+            let (client, connection) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls).await.ok()?;
+            tokio::spawn(connection);
+            for statement in statements {
+                client.batch_execute(&statement).await.ok()?;
+            }
+            Some(())
+        })
+    })
+    .join();
+}
+
 #[cfg(test)]
 mod tests {
-    use super::with_dbname;
+    use super::{database_name, with_dbname};
+
+    #[test]
+    fn database_name_is_the_last_segment() {
+        assert_eq!(database_name("postgresql://u:p@h:1/e2e_x"), "e2e_x");
+        assert_eq!(database_name("postgres://u@h/x?sslmode=disable"), "x");
+    }
 
     #[test]
     fn dbname_is_replaced_and_query_kept() {

@@ -10,11 +10,12 @@
 //! text, or the error's SQLSTATE and message. Dropping [`Builds`] drops both
 //! databases.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+use ourvidz_test_support::{connect, drop_databases, fresh_database, repo_root};
 
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, NoTls};
-use uuid::Uuid;
+use tokio_postgres::Client;
 
 /// What a statement gave: its rows (every column as text), or its error as
 /// `SQLSTATE message`.
@@ -25,64 +26,28 @@ pub struct Builds {
     pub extension: Client,
     pub migrations: Client,
     admin_url: String,
-    names: [String; 2],
-}
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repository root")
-}
-
-fn with_database(url: &str, db: &str) -> String {
-    match url.rsplit_once('/') {
-        Some((base, _)) => format!("{base}/{db}"),
-        None => panic!("OURVIDZ_TEST_PG is not a postgresql:// URL with a database: {url}"),
-    }
-}
-
-async fn connect(url: &str) -> Client {
-    let (client, connection) = tokio_postgres::connect(url, NoTls).await.unwrap_or_else(|e| panic!("connect {url}: {e}"));
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    client
-}
-
-fn read(relative: &str) -> String {
-    std::fs::read_to_string(repo_root().join(relative)).unwrap_or_else(|e| panic!("read {relative}: {e}"))
+    urls: [String; 2],
 }
 
 impl Builds {
     /// Fresh databases of both builds, each with the compatibility bootstrap.
     pub async fn create() -> Builds {
-        let admin_url = std::env::var("OURVIDZ_TEST_PG").expect(
-            "OURVIDZ_TEST_PG is not set: these tests need a running Postgres 15 with the ourvidz extension \
-             installed (scripts/test.sh install regress sets it up)",
-        );
-        let id = Uuid::new_v4().simple().to_string();
-        let names = [format!("diff_extension_{id}"), format!("diff_migrations_{id}")];
-        let admin = connect(&admin_url).await;
-        for name in &names {
-            admin.batch_execute(&format!("create database {name}")).await.expect("create database");
-        }
-        let bootstrap = read("pg_extension/bootstrap/supabase_compat.sql");
-
-        let extension = connect(&with_database(&admin_url, &names[0])).await;
-        extension.batch_execute(&bootstrap).await.expect("bootstrap the extension database");
-        extension.batch_execute("create extension ourvidz").await.expect("create extension ourvidz (is it installed?)");
-
-        let migrations = connect(&with_database(&admin_url, &names[1])).await;
-        migrations.batch_execute(&bootstrap).await.expect("bootstrap the migrations database");
+        let admin_url = ourvidz_test_support::admin_url(" with the ourvidz extension installed (scripts/test.sh install regress sets it up)");
         let mut files: Vec<PathBuf> = std::fs::read_dir(repo_root().join("migrations"))
             .expect("migrations/")
             .map(|entry| entry.expect("a directory entry").path())
             .filter(|path| path.extension().is_some_and(|ext| ext == "sql"))
             .collect();
         files.sort();
-        for file in files {
-            let sql = std::fs::read_to_string(&file).expect("a migration");
-            migrations.batch_execute(&sql).await.unwrap_or_else(|e| panic!("apply {}: {e}", file.display()));
-        }
-        Builds { extension, migrations, admin_url, names }
+        let migrations_sql: String =
+            files.iter().map(|file| std::fs::read_to_string(file).unwrap_or_else(|e| panic!("read {}: {e}", file.display())) + "\n").collect();
+        let urls = [
+            fresh_database(&admin_url, "diff_extension", "create extension ourvidz").await,
+            fresh_database(&admin_url, "diff_migrations", &migrations_sql).await,
+        ];
+        let extension = connect(&urls[0]).await;
+        let migrations = connect(&urls[1]).await;
+        Builds { extension, migrations, admin_url, urls }
     }
 
     /// Run `sql` on both builds; the extension's answer first.
@@ -122,19 +87,6 @@ pub async fn answer(client: &Client, sql: &str, params: &[&(dyn ToSql + Sync)]) 
 
 impl Drop for Builds {
     fn drop(&mut self) {
-        let admin_url = self.admin_url.clone();
-        let statements: Vec<String> =
-            self.names.iter().map(|name| format!("drop database if exists {name} with (force)")).collect();
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
-            runtime.block_on(async {
-                let client = connect(&admin_url).await;
-                for statement in statements {
-                    client.batch_execute(&statement).await.ok()?;
-                }
-                Some(())
-            })
-        })
-        .join();
+        drop_databases(&self.admin_url, &[&self.urls[0], &self.urls[1]]);
     }
 }

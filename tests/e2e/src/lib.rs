@@ -21,10 +21,10 @@ use std::collections::BTreeSet;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use tokio_postgres::NoTls;
+use ourvidz_test_support::{connect, now, repo_root};
 use uuid::Uuid;
 
 pub use reqwest::{Method, StatusCode};
@@ -69,35 +69,12 @@ pub struct Answer {
     pub content_type: String,
 }
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repository root")
-}
-
 fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target"))
 }
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port()
-}
-
-fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_secs() as i64
-}
-
-fn with_database(url: &str, db: &str) -> String {
-    match url.rsplit_once('/') {
-        Some((base, _)) => format!("{base}/{db}"),
-        None => panic!("OURVIDZ_TEST_PG is not a postgresql:// URL with a database: {url}"),
-    }
-}
-
-async fn connect(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, NoTls).await.unwrap_or_else(|e| panic!("connect {url}: {e}"));
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    client
 }
 
 impl Stack {
@@ -116,20 +93,10 @@ impl Stack {
     /// Start a stack on a fresh database as `options` say.
     pub async fn start_options(options: StackOptions) -> Stack {
         let admin_url = options.admin_url.clone().unwrap_or_else(|| {
-            std::env::var("OURVIDZ_TEST_PG").expect(
-                "OURVIDZ_TEST_PG is not set: these tests need a running Postgres 15 with the ourvidz \
-                 extension installed (scripts/test.sh e2e sets it up)",
-            )
+            ourvidz_test_support::admin_url(" with the ourvidz extension installed (scripts/test.sh e2e sets it up)")
         });
-        let db_name = format!("e2e_{}", Uuid::new_v4().simple());
-        let admin = connect(&admin_url).await;
-        admin.batch_execute(&format!("create database {db_name}")).await.expect("create database");
-        let db_url = with_database(&admin_url, &db_name);
-        let db = connect(&db_url).await;
-        let bootstrap = std::fs::read_to_string(repo_root().join("pg_extension/bootstrap/supabase_compat.sql"))
-            .expect("read the bootstrap");
-        db.batch_execute(&bootstrap).await.expect("apply the bootstrap");
-        db.batch_execute("create extension ourvidz").await.expect("create extension ourvidz (is it installed?)");
+        let db_url = ourvidz_test_support::fresh_database(&admin_url, "e2e", "create extension ourvidz").await;
+        let db_name = ourvidz_test_support::database_name(&db_url);
 
         let home = tempfile::tempdir().expect("a temporary OURVIDZ_HOME");
         let port = free_port();
@@ -470,15 +437,7 @@ impl Drop for Stack {
         }
         let _ = self.server.kill();
         let _ = self.server.wait();
-        let admin_url = self.admin_url.clone();
-        let statement = format!("drop database if exists {} with (force)", self.db_name);
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
-            runtime.block_on(async {
-                let client = connect(&admin_url).await;
-                client.batch_execute(&statement).await.ok()
-            })
-        })
-        .join();
+        let db_url = ourvidz_test_support::with_dbname(&self.admin_url, &self.db_name);
+        ourvidz_test_support::drop_databases(&self.admin_url, &[&db_url]);
     }
 }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use ourvidz_e2e::{Answer, Method, Stack, StatusCode};
 use serde_json::{json, Value};
-use tokio_postgres::NoTls;
+use ourvidz_test_support::connect;
 use uuid::Uuid;
 
 /// The largest seed (2^53 - 1, what a JSON client reads exactly).
@@ -321,18 +321,9 @@ async fn a_job_at_the_largest_seed_completes_with_wrapping_asset_seeds() {
 
 // ----------------------------------------------------------------- pg_cron
 
-/// Connect to `url`, driving the connection in the background.
-async fn connect(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, NoTls).await.unwrap_or_else(|e| panic!("connect {url}: {e}"));
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    client
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pg_cron_runs_the_scheduled_cleanup_of_the_hosted_build() {
-    let admin_url = std::env::var("OURVIDZ_TEST_PG").expect("OURVIDZ_TEST_PG (scripts/test.sh e2e sets it)");
+    let admin_url = ourvidz_test_support::admin_url(" with pg_cron preloaded (scripts/test.sh e2e starts one)");
     let admin = connect(&admin_url).await;
     // pg_cron schedules in the one database the cluster names (scripts/test.sh)
     let cron_db: String = admin
@@ -341,8 +332,7 @@ async fn pg_cron_runs_the_scheduled_cleanup_of_the_hosted_build() {
         .expect("settings")
         .get::<_, Option<String>>(0)
         .expect("the test cluster preloads pg_cron (cron.database_name is set)");
-    let (base, _) = admin_url.rsplit_once('/').expect("a URL with a database");
-    let db = connect(&format!("{base}/{cron_db}")).await;
+    let db = connect(&ourvidz_test_support::with_dbname(&admin_url, &cron_db)).await;
     // Emptied in place: dropping the database would stop pg_cron's scheduler
     // (it exits for good when its database goes) until the cluster restarts.
     db.batch_execute(
