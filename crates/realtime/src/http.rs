@@ -26,7 +26,12 @@ use crate::protocol::{self, Vsn};
 use crate::{socket, Shared};
 
 pub fn router(shared: Arc<Shared>) -> Router {
-    Router::new().route("/websocket", get(websocket)).route("/api/broadcast", post(broadcast)).with_state(shared)
+    Router::new()
+        .route("/websocket", get(websocket))
+        .route("/api/broadcast", post(broadcast))
+        .method_not_allowed_fallback(|| async { error(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed") })
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "Not found") })
+        .with_state(shared)
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {

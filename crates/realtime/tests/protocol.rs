@@ -307,6 +307,13 @@ async fn http_broadcast_reaches_socket_members() {
     let response = http.post(&url).header("apikey", anon_key()).body("{").send().await.unwrap();
     assert_eq!(response.status(), 422);
     assert!(response.json::<Value>().await.unwrap()["error"].is_string());
+    // other methods and paths are JSON refusals too
+    for (method, path, status) in [("GET", "api/broadcast", 405), ("DELETE", "api/broadcast", 405), ("GET", "api/nothing", 404)] {
+        let url = format!("http://{}/realtime/v1/{path}", stack.addr);
+        let response = http.request(method.parse().unwrap(), &url).header("apikey", anon_key()).send().await.unwrap();
+        assert_eq!(response.status(), status, "{method} {path}");
+        assert!(response.json::<Value>().await.unwrap()["error"].is_string(), "{method} {path}");
+    }
 }
 
 #[tokio::test]
