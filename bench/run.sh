@@ -122,13 +122,19 @@ fi
 if [ -f bench/library.sh ]; then
     if [ $full = 1 ]; then run library env OURVIDZ_BENCH_PORT=$((base + 4)) bash bench/library.sh; else
         run library env OURVIDZ_BENCH_PORT=$((base + 4)) bash bench/library.sh 400000 20000 50; fi
-    awk -F '  +' '
+    # issue 10's targets: page p50 <= 5 ms and search p50 <= 20 ms at any size; search >= 20x
+    # faster than naive ILIKE at its size (100,000 items among 2,000,000: --full), where
+    # naive scans are slow; at the quick size naive is fast and the ratio is only reported
+    if [ $full = 1 ]; then speedup="ratio<=0.05"; else speedup="-"; fi
+    awk -F '  +' -v speedup="$speedup" '
         /^page 1 of 50, newest: ours/ { page = $2 }
         /^page 1 of 50, newest: naive/ { printf "BENCH|library: page of 50 p50 (vs naive SQL)|%s|%s|ms|ours<=5\n", page, $2 }
         /^search "zebra".*ours, newest/ { zebra = $2 }
-        /^search "zebra".*naive/ { printf "BENCH|library: rare-word search p50 (vs naive ILIKE)|%s|%s|ms|ratio<=0.05\n", zebra, $2 }
+        /^search "zebra".*naive/ { printf "BENCH|library: rare-word search p50 (vs naive ILIKE)|%s|%s|ms|%s\n", zebra, $2, speedup
+                                   printf "BENCH|library: rare-word search p50|%s|-|ms|ours<=20\n", zebra }
         /^search "lighthouse".*ours, newest/ { light = $2 }
-        /^search "lighthouse".*naive/ { printf "BENCH|library: common-word search p50 (vs naive ILIKE)|%s|%s|ms|ratio<=0.05\n", light, $2 }' \
+        /^search "lighthouse".*naive/ { printf "BENCH|library: common-word search p50 (vs naive ILIKE)|%s|%s|ms|%s\n", light, $2, speedup
+                                        printf "BENCH|library: common-word search p50|%s|-|ms|ours<=20\n", light }' \
         "$logs/library.log" >>"$rows"
 fi
 # bench/realtime.sh: | subscribers | sessions | changes/s | expected | delivered | leaked | p50 | p99 | max |
@@ -136,8 +142,6 @@ if [ -f bench/realtime.sh ]; then
     run realtime env OURVIDZ_BENCH_PORT=$((base + 3)) bash bench/realtime.sh
     awk -F '|' '$2 ~ /^ 200 / && $3 ~ /200/ {
             gsub(/ /, "", $4); gsub(/ /, "", $5); gsub(/ /, "", $6); gsub(/ /, "", $8); gsub(/ /, "", $9)
-            if (!seen[$4]++ && $4 + 0 <= 100)
-                printf "BENCH|Realtime, 200 subscribers, %s changes/s: p50 / p99 commit to event|%s|%s|ms|-\n", $4, $8, $9
             if ($5 == $6 && $9 + 0 <= 1000 && $4 + 0 > best) best = $4 + 0 }
         END { if (best) printf "BENCH|Realtime, 200 subscribers: changes/s sustained|%s|-|changes/s|-\n", best }' \
         "$logs/realtime.log" >>"$rows"

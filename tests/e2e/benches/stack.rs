@@ -67,8 +67,10 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[index].as_secs_f64() * 1000.0
 }
 
+/// One row of bench/run.sh's table; a NaN baseline (none) is printed as "-".
 fn bench_row(figure: &str, ours: f64, baseline: f64, unit: &str, target: &str) {
-    println!("BENCH|{figure}|{ours:.2}|{baseline:.2}|{unit}|{target}");
+    let baseline = if baseline.is_nan() { "-".to_owned() } else { format!("{baseline:.2}") };
+    println!("BENCH|{figure}|{ours:.2}|{baseline}|{unit}|{target}");
 }
 
 fn seconds() -> u64 {
