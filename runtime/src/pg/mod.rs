@@ -159,15 +159,20 @@ fn param_refs(params: &[types::SqlParam]) -> Vec<&(dyn ToSql + Sync)> {
 
 async fn execute(lease: &Lease, statement: &str, params: &[ParameterValue]) -> Result<u64, Error> {
     let params = sql_params(params)?;
+    lease.before(statement);
     let prepared = lease.prepare(statement).await.map_err(|e| query_failed(lease, e))?;
-    lease.client().execute(&prepared, &param_refs(&params)).await.map_err(|e| query_failed(lease, e))
+    let count = lease.client().execute(&prepared, &param_refs(&params)).await.map_err(|e| query_failed(lease, e))?;
+    lease.after(statement);
+    Ok(count)
 }
 
 async fn query(lease: &Lease, statement: &str, params: &[ParameterValue]) -> Result<RowSet, Error> {
     let params = sql_params(params)?;
+    lease.before(statement);
     let prepared = lease.prepare(statement).await.map_err(|e| query_failed(lease, e))?;
     let client = lease.client();
     let rows = client.query(&prepared, &param_refs(&params)).await.map_err(|e| query_failed(lease, e))?;
+    lease.after(statement);
     let columns = prepared
         .columns()
         .iter()

@@ -7,7 +7,10 @@
 //! ends, a connection the guest used is reset before anyone else gets it:
 //! any open or failed transaction is rolled back and session state
 //! (`SET`, `set_config(.., false)`, role, temp tables, advisory locks,
-//! LISTEN) is discarded, in one round trip off the request path. A
+//! LISTEN) is discarded, in one round trip off the request path. The
+//! `ROLLBACK` is sent only when the guest may have left a transaction block
+//! open ([`block_after`]): on a session that is not in one it is a WARNING
+//! that Postgres writes to its log, once per request otherwise. A
 //! connection whose reset fails is closed instead of returned, and so is one
 //! whose session a call saw lost ([`Lease::discard`]) — without a reset
 //! round trip and without relying on its connection task having noticed.
@@ -22,11 +25,39 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 
-/// What a returned connection runs before reuse. `ROLLBACK` first (a
-/// warning only when no transaction is open), so the rest runs outside the
-/// guest's transaction.
-const RESET_SQL: &str = "ROLLBACK; CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; \
+/// What a returned connection runs before reuse: session state back to the
+/// pool's defaults.
+const RESET_SQL: &str = "CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; \
                          UNLISTEN *; SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES;";
+
+/// [`RESET_SQL`] after ending the guest's transaction block, for a session
+/// that may be in one (the rest must run outside it).
+const ROLLBACK_AND_RESET_SQL: &str = "ROLLBACK; CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; \
+                                      UNLISTEN *; SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES;";
+
+/// Whether the session may be inside a transaction block after `statement`
+/// ran (successfully) on it, given whether it may have been before. Only
+/// BEGIN and START open a block, and one statement is one command in the
+/// extended protocol, so a guest cannot open one any other way; the plain
+/// COMMIT / END / ROLLBACK / ABORT forms end it. Any other transaction
+/// control (AND CHAIN, savepoints, PREPARE TRANSACTION) and any statement
+/// starting with a comment count as "may be open": a ROLLBACK too many is
+/// only a warning, one too few would hand a transaction to the next guest.
+pub fn block_after(may_be_open: bool, statement: &str) -> bool {
+    let statement = statement.trim();
+    let statement = statement.strip_suffix(';').unwrap_or(statement).trim_end();
+    if statement.starts_with("--") || statement.starts_with("/*") {
+        return true;
+    }
+    let keyword: String = statement.chars().take_while(char::is_ascii_alphabetic).collect::<String>().to_ascii_lowercase();
+    let words: Vec<String> = statement.split_ascii_whitespace().map(str::to_ascii_lowercase).collect();
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    match keyword.as_str() {
+        "commit" | "end" | "rollback" | "abort" => !matches!(words.as_slice(), [_] | [_, "work" | "transaction"]),
+        "begin" | "start" | "savepoint" | "release" | "prepare" => true,
+        _ => may_be_open,
+    }
+}
 
 /// Most distinct database addresses pooled at once.
 const MAX_POOLS: usize = 16;
@@ -102,7 +133,12 @@ impl PgPools {
             PoolError::Backend(e) => CheckoutError::Connect(e.to_string()),
             other => CheckoutError::Connect(other.to_string()),
         })?;
-        Ok(Lease { object: Some(object), used: AtomicBool::new(false), lost: AtomicBool::new(false) })
+        Ok(Lease {
+            object: Some(object),
+            used: AtomicBool::new(false),
+            lost: AtomicBool::new(false),
+            in_block: AtomicBool::new(false),
+        })
     }
 }
 
@@ -112,6 +148,8 @@ pub struct Lease {
     object: Option<Object>,
     used: AtomicBool,
     lost: AtomicBool,
+    /// The guest may have left a transaction block open ([`block_after`]).
+    in_block: AtomicBool,
 }
 
 impl Lease {
@@ -136,6 +174,20 @@ impl Lease {
         object.prepare_cached(statement).await
     }
 
+    /// Note that `statement` is about to run: a statement that may open a
+    /// transaction block marks the session before it is sent.
+    pub fn before(&self, statement: &str) {
+        if block_after(false, statement) {
+            self.in_block.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Note that `statement` ran successfully (a plain COMMIT ends the block).
+    pub fn after(&self, statement: &str) {
+        let was = self.in_block.load(Ordering::Relaxed);
+        self.in_block.store(block_after(was, statement), Ordering::Relaxed);
+    }
+
     /// The session is gone: close the connection when the lease ends instead
     /// of returning it to the pool.
     pub fn discard(&self) {
@@ -155,13 +207,38 @@ impl Drop for Lease {
         }
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
+                let reset = if self.in_block.load(Ordering::Relaxed) { ROLLBACK_AND_RESET_SQL } else { RESET_SQL };
                 runtime.spawn(async move {
-                    if object.batch_execute(RESET_SQL).await.is_err() {
+                    if object.batch_execute(reset).await.is_err() {
                         drop(Object::take(object));
                     }
                 });
             }
             Err(_) => drop(Object::take(object)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::block_after;
+
+    #[test]
+    fn only_a_plain_end_of_the_block_skips_the_rollback() {
+        for opens in ["begin", "BEGIN;", " Begin isolation level serializable", "start transaction", "savepoint a",
+                      "release a", "prepare transaction 'x'", "commit and chain", "END AND CHAIN", "rollback to a",
+                      "rollback to savepoint a", "-- c\ncommit", "/* c */ commit", "rollback prepared 'x'"] {
+            assert!(block_after(false, opens), "{opens:?} may leave a block open");
+        }
+        for closes in ["commit", "COMMIT;", "  end ", "rollback", "abort", "commit work", "rollback transaction",
+                       "end transaction", "commit and no chain"] {
+            let expected = closes.contains("no chain");
+            assert_eq!(block_after(true, closes), expected, "{closes:?}");
+        }
+        for neutral in ["select 1", "insert into t values (1)", "do $$ begin perform 1; end $$", "call p()",
+                        "set local role x", "beginning", "committed"] {
+            assert!(!block_after(false, neutral), "{neutral:?}");
+            assert!(block_after(true, neutral), "{neutral:?}");
         }
     }
 }
