@@ -49,14 +49,22 @@ pub fn block_after(may_be_open: bool, statement: &str) -> bool {
     if statement.starts_with("--") || statement.starts_with("/*") {
         return true;
     }
-    let keyword: String = statement.chars().take_while(char::is_ascii_alphabetic).collect::<String>().to_ascii_lowercase();
-    let words: Vec<String> = statement.split_ascii_whitespace().map(str::to_ascii_lowercase).collect();
-    let words: Vec<&str> = words.iter().map(String::as_str).collect();
-    match keyword.as_str() {
-        "commit" | "end" | "rollback" | "abort" => !matches!(words.as_slice(), [_] | [_, "work" | "transaction"]),
-        "begin" | "start" | "savepoint" | "release" | "prepare" => true,
-        _ => may_be_open,
+    let keyword = &statement[..statement.bytes().take_while(u8::is_ascii_alphabetic).count()];
+    let is = |word: &str| keyword.eq_ignore_ascii_case(word);
+    if is("commit") || is("end") || is("rollback") || is("abort") {
+        // open unless the whole statement is the keyword, optionally with WORK or TRANSACTION
+        let mut rest = statement[keyword.len()..].split_ascii_whitespace();
+        let plain = match (rest.next(), rest.next()) {
+            (None, _) => keyword.len() == statement.len(),
+            (Some(word), None) => word.eq_ignore_ascii_case("work") || word.eq_ignore_ascii_case("transaction"),
+            _ => false,
+        };
+        return !plain;
     }
+    if is("begin") || is("start") || is("savepoint") || is("release") || is("prepare") {
+        return true;
+    }
+    may_be_open
 }
 
 /// Most distinct database addresses pooled at once.
