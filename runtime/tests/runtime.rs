@@ -550,18 +550,30 @@ async fn a_session_the_server_ends_mid_request_is_connection_failed_and_never_re
     assert_eq!(status, 200, "{body}");
 }
 
-/// Poll the echo route until it answers 503: the only instance is taken, so
-/// the request started before is in flight. Panics if that never happens
-/// while `slow` runs.
-async fn until_instance_is_taken(host: &Host, slow: &tokio::task::JoinHandle<(u16, serde_json::Value)>) {
+/// On a host with one instance, start `probe/sleep` for `ms` and return once
+/// it is in flight: the echo route answers 503 because the only instance is
+/// taken. An echo probe can take that instance before the sleep reaches the
+/// host, and the sleep is then refused with the same 503: it is started again.
+async fn sleep_in_flight(host: &Host, ms: &'static str) -> tokio::task::JoinHandle<(u16, Value)> {
+    let start = || tokio::spawn(post_owned(host.function("probe/sleep"), ms));
+    let mut slow = start();
+    let mut refused = 0;
     loop {
         let (status, body) = post(&host.function("probe/echo"), "").await;
         if status == 503 {
             assert_host_error(status, &body, 503, "could not be started");
-            return;
+            return slow;
         }
         assert_eq!(status, 200, "{body}");
-        assert!(!slow.is_finished(), "the slow request ended before it was seen in flight");
+        if slow.is_finished() {
+            let (status, body) = slow.await.unwrap();
+            // Anything but a refusal means the sleep ran without ever being
+            // seen in flight.
+            assert_host_error(status, &body, 503, "could not be started");
+            refused += 1;
+            assert!(refused < 20, "the sleep was refused {refused} times");
+            slow = start();
+        }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -569,8 +581,7 @@ async fn until_instance_is_taken(host: &Host, slow: &tokio::task::JoinHandle<(u1
 #[tokio::test]
 async fn instance_limit_is_a_json_503_then_recovers() {
     let host = Host::start(&HostOptions::new(database()).arg("--max-instances", 1));
-    let slow = tokio::spawn(post_owned(host.function("probe/sleep"), "3000"));
-    until_instance_is_taken(&host, &slow).await;
+    let slow = sleep_in_flight(&host, "3000").await;
     assert_eq!(slow.await.unwrap().0, 200);
     let (status, _) = post(&host.function("probe/echo"), "").await;
     assert_eq!(status, 200);
@@ -582,8 +593,7 @@ async fn shutdown_finishes_in_flight_requests_and_stops_accepting() {
     let url = host.url.clone();
     let home = host.home.clone();
     assert!(home.join("runtime.json").is_file(), "up writes its state file");
-    let in_flight = tokio::spawn(post_owned(host.function("probe/sleep"), "3000"));
-    until_instance_is_taken(&host, &in_flight).await;
+    let in_flight = sleep_in_flight(&host, "3000").await;
     let exit = tokio::task::spawn_blocking(move || host.stop()).await.unwrap();
     assert!(exit.success(), "{exit:?}");
     assert_eq!(in_flight.await.unwrap(), (200, json!({"slept_ms": 3000})));
