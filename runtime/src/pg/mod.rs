@@ -157,17 +157,34 @@ fn param_refs(params: &[types::SqlParam]) -> Vec<&(dyn ToSql + Sync)> {
     params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect()
 }
 
+/// The guest's error for a session that could not be reset for it (it is
+/// discarded): an outage to the guest, nothing it did.
+fn reset_failed(e: tokio_postgres::Error) -> Error {
+    Error::ConnectionFailed(format!("the pooled database session could not be reset: {e}"))
+}
+
 async fn execute(lease: &Lease, statement: &str, params: &[ParameterValue]) -> Result<u64, Error> {
     let params = sql_params(params)?;
+    // A plain BEGIN goes out together with the reset the session may owe from
+    // its previous lease (every API call starts with one); anything else
+    // waits for the reset.
+    let begin = params.is_empty() && pool::is_plain_begin(statement);
+    if !begin {
+        lease.reset().await.map_err(reset_failed)?;
+    }
     lease.before(statement);
     let prepared = lease.prepare(statement).await.map_err(|e| query_failed(lease, e))?;
-    let count = lease.client().execute(&prepared, &param_refs(&params)).await.map_err(|e| query_failed(lease, e))?;
+    let refs = param_refs(&params);
+    let run = lease.client().execute(&prepared, &refs);
+    let count = if begin { lease.reset_then(run).await.map_err(reset_failed)? } else { run.await };
+    let count = count.map_err(|e| query_failed(lease, e))?;
     lease.after(statement);
     Ok(count)
 }
 
 async fn query(lease: &Lease, statement: &str, params: &[ParameterValue]) -> Result<RowSet, Error> {
     let params = sql_params(params)?;
+    lease.reset().await.map_err(reset_failed)?;
     lease.before(statement);
     let prepared = lease.prepare(statement).await.map_err(|e| query_failed(lease, e))?;
     let client = lease.client();

@@ -3,30 +3,42 @@
 //! bounded in size and in how long a guest waits for a free connection.
 //!
 //! A guest `connection` resource holds one [`Lease`] for its whole life, so
-//! `BEGIN` … `COMMIT` across calls runs on one server session. When the lease
-//! ends, a connection the guest used is reset before anyone else gets it:
-//! any open or failed transaction is rolled back and session state
-//! (`SET`, `set_config(.., false)`, role, temp tables, advisory locks,
-//! LISTEN) is discarded, in one round trip off the request path. The
-//! `ROLLBACK` is sent only when the guest may have left a transaction block
-//! open ([`block_after`]): on a session that is not in one it is a WARNING
-//! that Postgres writes to its log, once per request otherwise. A
-//! connection whose reset fails is closed instead of returned, and so is one
-//! whose session a call saw lost ([`Lease::discard`]) — without a reset
-//! round trip and without relying on its connection task having noticed.
-//! Idle connections that died with the server (restart, crash) are noticed
-//! on checkout and replaced, so the pool recovers by itself.
+//! `BEGIN` … `COMMIT` across calls runs on one server session. A session a
+//! guest used is reset before the next guest's first statement reaches it:
+//! session state (`SET`, `set_config(.., false)`, role, temp tables,
+//! advisory locks, LISTEN) is discarded by [`RESET_SQL`] — as on Spin, whose
+//! pool (deadpool-postgres' `Clean` recycling) resets on checkout too. A
+//! first statement that is a plain BEGIN ([`is_plain_begin`]; every API call
+//! starts with one) is sent right behind the reset without waiting for it,
+//! so the reset costs no round trip of its own. The connection goes back to
+//! the pool the moment its lease ends, and the next request takes that same
+//! session, hot in the CPU's caches. (Resetting on return, off the request
+//! path, kept it out of the pool just long enough for a client's next
+//! request to take another session: alternating between two, plus the reset's
+//! own round trip, cost job-callback a fifth to a third of its throughput.)
+//! A guest that may have left a transaction block open ([`block_after`])
+//! gets its `ROLLBACK` and the reset as soon as the lease ends instead: its
+//! locks must not wait for the next guest. (`ROLLBACK` only then: on a
+//! session that is not in a block it is a WARNING Postgres writes to its
+//! log.) A connection whose reset fails is closed, and the guest that needed
+//! it gets `connection-failed`; so is one whose session a call saw lost
+//! ([`Lease::discard`]) — without relying on its connection task having
+//! noticed. Idle connections that died with the server (restart, crash) are
+//! noticed on checkout and replaced, so the pool recovers by itself.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, PoolError, QueueMode, RecyclingMethod, Runtime};
+use deadpool::managed::{self, Metrics, RecycleResult};
+use deadpool_postgres::{ClientWrapper, Manager, ManagerConfig, PoolError, QueueMode, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 
-/// What a returned connection runs before reuse: session state back to the
-/// pool's defaults.
+/// What a used session runs before the next guest's first statement: session
+/// state back to the pool's defaults.
 const RESET_SQL: &str = "CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; \
                          UNLISTEN *; SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES;";
 
@@ -65,6 +77,54 @@ pub fn block_after(may_be_open: bool, statement: &str) -> bool {
         return true;
     }
     may_be_open
+}
+
+/// One pooled server session.
+pub struct Session {
+    client: ClientWrapper,
+    /// A guest used it since its last reset.
+    needs_reset: AtomicBool,
+}
+
+impl Deref for Session {
+    type Target = ClientWrapper;
+
+    fn deref(&self) -> &ClientWrapper {
+        &self.client
+    }
+}
+
+/// deadpool-postgres' manager (connect; on checkout, a connection whose task
+/// saw it close is replaced) for [`Session`]s.
+pub struct SessionManager(Manager);
+
+impl managed::Manager for SessionManager {
+    type Type = Session;
+    type Error = tokio_postgres::Error;
+
+    async fn create(&self) -> Result<Session, tokio_postgres::Error> {
+        Ok(Session { client: self.0.create().await?, needs_reset: AtomicBool::new(false) })
+    }
+
+    async fn recycle(&self, session: &mut Session, metrics: &Metrics) -> RecycleResult<tokio_postgres::Error> {
+        self.0.recycle(&mut session.client, metrics).await
+    }
+
+    fn detach(&self, session: &mut Session) {
+        self.0.detach(&mut session.client);
+    }
+}
+
+type Pool = managed::Pool<SessionManager>;
+type Object = managed::Object<SessionManager>;
+
+/// Whether `statement` only opens a transaction block (BEGIN or START
+/// TRANSACTION, with or without modes): it reads and changes nothing, so it
+/// may run on a session whose reset is still in flight.
+pub fn is_plain_begin(statement: &str) -> bool {
+    let statement = statement.trim_start();
+    let keyword = &statement[..statement.bytes().take_while(u8::is_ascii_alphabetic).count()];
+    keyword.eq_ignore_ascii_case("begin") || keyword.eq_ignore_ascii_case("start")
 }
 
 /// Most distinct database addresses pooled at once.
@@ -118,7 +178,7 @@ impl PgPools {
         }
         let config: tokio_postgres::Config = address.parse().map_err(|e: tokio_postgres::Error| CheckoutError::Address(e.to_string()))?;
         let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
-        let pool = Pool::builder(manager)
+        let pool = Pool::builder(SessionManager(manager))
             .max_size(self.settings.max_size)
             .wait_timeout(Some(self.settings.wait))
             .create_timeout(Some(self.settings.wait))
@@ -167,7 +227,7 @@ pub struct Lease {
 }
 
 impl Lease {
-    /// The client, marking the session as needing a reset on return.
+    /// The client, marking the session as needing a reset before reuse.
     pub fn client(&self) -> &tokio_postgres::Client {
         self.used.store(true, Ordering::Relaxed);
         self.object.as_deref().expect("a lease holds its connection until dropped")
@@ -180,12 +240,51 @@ impl Lease {
     /// when a session's search_path or the schema differs. A guest that keeps
     /// sending new texts empties the cache rather than growing it.
     pub async fn prepare(&self, statement: &str) -> Result<tokio_postgres::Statement, tokio_postgres::Error> {
-        let object = self.object.as_ref().expect("a lease holds its connection until dropped");
+        let object = self.object();
         self.used.store(true, Ordering::Relaxed);
         if object.statement_cache.size() >= MAX_CACHED_STATEMENTS {
             object.statement_cache.clear();
         }
         object.prepare_cached(statement).await
+    }
+
+    fn object(&self) -> &Object {
+        self.object.as_ref().expect("a lease holds its connection until dropped")
+    }
+
+    /// The reset the session owes from its previous lease, if any: run
+    /// before anything of this lease's guest reaches the session. A session
+    /// that cannot be reset is discarded.
+    pub async fn reset(&self) -> Result<(), tokio_postgres::Error> {
+        self.reset_then(async { Ok(()) }).await.map(drop)
+    }
+
+    /// `call` sent right behind the reset the session owes, if any, without
+    /// waiting for the reset's answer: one round trip for both. Only for a
+    /// call that is harmless on a session that was not reset (a plain BEGIN,
+    /// [`is_plain_begin`]): if the reset fails, the session is discarded and
+    /// the reset's error returned, whatever the call did. (`join!` polls the
+    /// reset first, and a tokio-postgres call sends its request when first
+    /// polled, so the server gets them in this order.)
+    pub async fn reset_then<T>(
+        &self,
+        call: impl Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> Result<Result<T, tokio_postgres::Error>, tokio_postgres::Error> {
+        let object = self.object();
+        if !object.needs_reset.load(Ordering::Relaxed) {
+            return Ok(call.await);
+        }
+        let (reset, result) = tokio::join!(object.batch_execute(RESET_SQL), call);
+        match reset {
+            Ok(()) => {
+                object.needs_reset.store(false, Ordering::Relaxed);
+                Ok(result)
+            }
+            Err(e) => {
+                self.discard();
+                Err(e)
+            }
+        }
     }
 
     /// Note that `statement` is about to run: a statement that may open a
@@ -219,11 +318,15 @@ impl Drop for Lease {
         if !self.used.load(Ordering::Relaxed) || object.is_closed() {
             return;
         }
+        if !self.in_block.load(Ordering::Relaxed) {
+            // back to the pool now; reset before the next guest's first statement
+            object.needs_reset.store(true, Ordering::Relaxed);
+            return;
+        }
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
-                let reset = if self.in_block.load(Ordering::Relaxed) { ROLLBACK_AND_RESET_SQL } else { RESET_SQL };
                 runtime.spawn(async move {
-                    if object.batch_execute(reset).await.is_err() {
+                    if object.batch_execute(ROLLBACK_AND_RESET_SQL).await.is_err() {
                         drop(Object::take(object));
                     }
                 });
@@ -235,7 +338,17 @@ impl Drop for Lease {
 
 #[cfg(test)]
 mod tests {
-    use super::block_after;
+    use super::{block_after, is_plain_begin};
+
+    #[test]
+    fn only_begin_and_start_go_out_with_a_pending_reset() {
+        for begin in ["begin", "BEGIN;", "  Begin isolation level serializable", "start transaction read only"] {
+            assert!(is_plain_begin(begin), "{begin:?}");
+        }
+        for other in ["select 1", "beginning", "commit", "-- c\nbegin", "/* c */ begin", "set role x", "", "do $$ begin end $$"] {
+            assert!(!is_plain_begin(other), "{other:?}");
+        }
+    }
 
     #[test]
     fn only_a_plain_end_of_the_block_skips_the_rollback() {
