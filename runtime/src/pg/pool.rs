@@ -61,7 +61,7 @@ pub fn block_after(may_be_open: bool, statement: &str) -> bool {
     if statement.starts_with("--") || statement.starts_with("/*") {
         return true;
     }
-    let keyword = &statement[..statement.bytes().take_while(u8::is_ascii_alphabetic).count()];
+    let keyword = first_keyword(statement);
     let is = |word: &str| keyword.eq_ignore_ascii_case(word);
     if is("commit") || is("end") || is("rollback") || is("abort") {
         // open unless the whole statement is the keyword, optionally with WORK or TRANSACTION
@@ -122,9 +122,14 @@ type Object = managed::Object<SessionManager>;
 /// TRANSACTION, with or without modes): it reads and changes nothing, so it
 /// may run on a session whose reset is still in flight.
 pub fn is_plain_begin(statement: &str) -> bool {
-    let statement = statement.trim_start();
-    let keyword = &statement[..statement.bytes().take_while(u8::is_ascii_alphabetic).count()];
+    let keyword = first_keyword(statement.trim_start());
     keyword.eq_ignore_ascii_case("begin") || keyword.eq_ignore_ascii_case("start")
+}
+
+/// The letters `statement` starts with (empty when it starts otherwise,
+/// e.g. with a comment).
+fn first_keyword(statement: &str) -> &str {
+    &statement[..statement.bytes().take_while(u8::is_ascii_alphabetic).count()]
 }
 
 /// Most distinct database addresses pooled at once.
@@ -230,7 +235,7 @@ impl Lease {
     /// The client, marking the session as needing a reset before reuse.
     pub fn client(&self) -> &tokio_postgres::Client {
         self.used.store(true, Ordering::Relaxed);
-        self.object.as_deref().expect("a lease holds its connection until dropped")
+        self.object()
     }
 
     /// `statement` prepared on this session, reused from earlier leases of
