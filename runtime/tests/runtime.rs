@@ -475,6 +475,28 @@ async fn pooled_connection_is_reset_between_requests() {
 }
 
 #[tokio::test]
+async fn a_plain_begin_reaches_the_server_with_the_next_statement() {
+    // Every API call starts with BEGIN: it costs no round trip of its own. The
+    // transaction starts (now()) when the statement after it arrives, not
+    // when the guest ran BEGIN, 400 ms before.
+    let host = one_connection_host(database());
+    let (status, body) = post(&host.function("probe/pg/tx/begin-wait"), "400").await;
+    assert_eq!(status, 200, "{body}");
+    let shown = body["rows"][0][0].as_str().unwrap();
+    let running: u64 = shown.chars().filter(char::is_ascii_digit).collect::<String>().parse().unwrap();
+    assert!(running < 200, "the transaction had run {running} ms: BEGIN went out on its own ({shown})");
+    // A BEGIN nothing follows never reaches the server: the pool's one
+    // session serves the next request outside any block.
+    let (status, body) = post(&host.function("probe/pg/tx/begin-only"), "").await;
+    assert_eq!((status, body["rows"].clone()), (200, json!(0)), "{body}");
+    let (status, body) = post(&host.function("probe/pg/tx/in-block"), "").await;
+    assert_eq!((status, body["rows"][0][0].clone()), (200, json!("DbValue::Str(\"false\")")), "{body}");
+    // and BEGIN ... COMMIT with nothing between commits nothing, harmlessly
+    let (status, body) = post(&host.function("probe/pg/tx/begin-wait"), "0").await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
 async fn a_used_session_goes_straight_back_to_the_pool() {
     // The pool hands out the session returned last, and a used session is
     // returned as its lease ends, its reset owed to the next guest: even

@@ -29,7 +29,7 @@ use crate::bindings::spin::postgres::postgres::{
     self as wit, Column, DbError, Error, ParameterValue, QueryError, RowSet,
 };
 use crate::outbound::AllowedHosts;
-use pool::{Lease, PgPools};
+use pool::{Lease, PgPools, RunError};
 
 /// The guest's `connection` resource: one pooled session.
 pub struct PgConnection(Arc<Lease>);
@@ -157,38 +157,43 @@ fn param_refs(params: &[types::SqlParam]) -> Vec<&(dyn ToSql + Sync)> {
     params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect()
 }
 
-/// The guest's error for a session that could not be reset for it (it is
-/// discarded): an outage to the guest, nothing it did.
-fn reset_failed(e: tokio_postgres::Error) -> Error {
-    Error::ConnectionFailed(format!("the pooled database session could not be reset: {e}"))
+/// The guest's error for a failed [`Lease::run`]: a session that could not
+/// be reset for it (it is discarded) is an outage to the guest, nothing it
+/// did.
+fn run_failed(lease: &Lease, e: RunError) -> Error {
+    match e {
+        RunError::Reset(e) => Error::ConnectionFailed(format!("the pooled database session could not be reset: {e}")),
+        RunError::Statement(e) => query_failed(lease, e),
+    }
 }
 
 async fn execute(lease: &Lease, statement: &str, params: &[ParameterValue]) -> Result<u64, Error> {
     let params = sql_params(params)?;
-    // A plain BEGIN goes out together with the reset the session may owe from
-    // its previous lease (every API call starts with one); anything else
-    // waits for the reset.
-    let begin = params.is_empty() && pool::is_plain_begin(statement);
-    if !begin {
-        lease.reset().await.map_err(reset_failed)?;
+    // Every API call starts with a plain BEGIN: it goes out with the next statement.
+    if params.is_empty() && lease.defer_begin(statement) {
+        return Ok(0);
     }
-    lease.before(statement);
-    let prepared = lease.prepare(statement).await.map_err(|e| query_failed(lease, e))?;
     let refs = param_refs(&params);
-    let run = lease.client().execute(&prepared, &refs);
-    let count = if begin { lease.reset_then(run).await.map_err(reset_failed)? } else { run.await };
-    let count = count.map_err(|e| query_failed(lease, e))?;
+    lease.before(statement);
+    let count = lease
+        .run(statement, |prepared| async move { lease.client().execute(&prepared, &refs).await })
+        .await
+        .map_err(|e| run_failed(lease, e))?;
     lease.after(statement);
     Ok(count)
 }
 
 async fn query(lease: &Lease, statement: &str, params: &[ParameterValue]) -> Result<RowSet, Error> {
     let params = sql_params(params)?;
-    lease.reset().await.map_err(reset_failed)?;
+    let refs = param_refs(&params);
     lease.before(statement);
-    let prepared = lease.prepare(statement).await.map_err(|e| query_failed(lease, e))?;
-    let client = lease.client();
-    let rows = client.query(&prepared, &param_refs(&params)).await.map_err(|e| query_failed(lease, e))?;
+    let (prepared, rows) = lease
+        .run(statement, |prepared| async move {
+            let rows = lease.client().query(&prepared, &refs).await?;
+            Ok((prepared, rows))
+        })
+        .await
+        .map_err(|e| run_failed(lease, e))?;
     lease.after(statement);
     let columns = prepared
         .columns()

@@ -7,10 +7,16 @@
 //! guest used is reset before the next guest's first statement reaches it:
 //! session state (`SET`, `set_config(.., false)`, role, temp tables,
 //! advisory locks, LISTEN) is discarded by [`RESET_SQL`] — as on Spin, whose
-//! pool (deadpool-postgres' `Clean` recycling) resets on checkout too. A
-//! first statement that is a plain BEGIN ([`is_plain_begin`]; every API call
-//! starts with one) is sent right behind the reset without waiting for it,
-//! so the reset costs no round trip of its own. The connection goes back to
+//! pool (deadpool-postgres' `Clean` recycling) resets on checkout too.
+//!
+//! Round trips are what a guest waits for, so two kinds of statement do not
+//! cost one of their own. A plain `BEGIN` ([`is_deferrable_begin`]; every API
+//! call starts with one) is answered at once and sent in the same write as
+//! the guest's next statement, as pgjdbc does: a plain BEGIN cannot fail
+//! where that statement would succeed, and what that statement does runs
+//! inside the block. And a statement that opens a block is sent right behind
+//! the reset the session owes without waiting for it: if the reset fails, the
+//! connection is closed, and the block with it. The connection goes back to
 //! the pool the moment its lease ends, and the next request takes that same
 //! session, hot in the CPU's caches. (Resetting on return, off the request
 //! path, kept it out of the pool just long enough for a client's next
@@ -126,6 +132,20 @@ pub fn is_plain_begin(statement: &str) -> bool {
     keyword.eq_ignore_ascii_case("begin") || keyword.eq_ignore_ascii_case("start")
 }
 
+/// Whether `statement` is BEGIN without modes (`BEGIN`, `BEGIN WORK`, `BEGIN
+/// TRANSACTION`, `START TRANSACTION`): on a session outside a block it can
+/// only fail when the session is lost, so it may wait for the guest's next
+/// statement. (A mode can fail on its own: `READ WRITE` on a standby.)
+pub fn is_deferrable_begin(statement: &str) -> bool {
+    let statement = statement.trim();
+    let statement = statement.strip_suffix(';').unwrap_or(statement);
+    let mut words = statement.split_ascii_whitespace().map(str::to_ascii_lowercase);
+    matches!(
+        (words.next().as_deref(), words.next().as_deref(), words.next()),
+        (Some("begin"), None | Some("work" | "transaction"), None) | (Some("start"), Some("transaction"), None)
+    )
+}
+
 /// The letters `statement` starts with (empty when it starts otherwise,
 /// e.g. with a comment).
 fn first_keyword(statement: &str) -> &str {
@@ -217,6 +237,7 @@ impl PgPools {
             used: AtomicBool::new(false),
             lost: AtomicBool::new(false),
             in_block: AtomicBool::new(false),
+            begin_deferred: AtomicBool::new(false),
         })
     }
 }
@@ -229,6 +250,17 @@ pub struct Lease {
     lost: AtomicBool,
     /// The guest may have left a transaction block open ([`block_after`]).
     in_block: AtomicBool,
+    /// The guest ran a plain BEGIN that has not been sent yet
+    /// ([`Lease::defer_begin`]).
+    begin_deferred: AtomicBool,
+}
+
+/// Why [`Lease::run`] failed.
+pub enum RunError {
+    /// The reset the session owed failed: the session is discarded.
+    Reset(tokio_postgres::Error),
+    /// The statement (or the deferred BEGIN sent with it) failed.
+    Statement(tokio_postgres::Error),
 }
 
 impl Lease {
@@ -257,37 +289,79 @@ impl Lease {
         self.object.as_ref().expect("a lease holds its connection until dropped")
     }
 
-    /// The reset the session owes from its previous lease, if any: run
-    /// before anything of this lease's guest reaches the session. A session
-    /// that cannot be reset is discarded.
-    pub async fn reset(&self) -> Result<(), tokio_postgres::Error> {
-        self.reset_then(async { Ok(()) }).await.map(drop)
+    /// Take a plain BEGIN ([`is_deferrable_begin`]) without sending it: it
+    /// goes out with the guest's next statement ([`Lease::run`]). Not when the
+    /// session may already be in a block, where the guest's BEGIN is sent as
+    /// it is.
+    pub fn defer_begin(&self, statement: &str) -> bool {
+        if !is_deferrable_begin(statement)
+            || self.in_block.load(Ordering::Relaxed)
+            || self.begin_deferred.swap(true, Ordering::Relaxed)
+        {
+            return false;
+        }
+        true
     }
 
-    /// `call` sent right behind the reset the session owes, if any, without
-    /// waiting for the reset's answer: one round trip for both. Only for a
-    /// call that is harmless on a session that was not reset (a plain BEGIN,
-    /// [`is_plain_begin`]): if the reset fails, the session is discarded and
-    /// the reset's error returned, whatever the call did. (`join!` polls the
-    /// reset first, and a tokio-postgres call sends its request when first
-    /// polled, so the server gets them in this order.)
-    pub async fn reset_then<T>(
-        &self,
-        call: impl Future<Output = Result<T, tokio_postgres::Error>>,
-    ) -> Result<Result<T, tokio_postgres::Error>, tokio_postgres::Error> {
+    /// `call` with `statement` prepared on this session, after what must
+    /// reach the session first: the reset it owes from its previous lease and
+    /// the guest's deferred BEGIN. Those are sent in the same write as the
+    /// statement when it runs inside a block they open (the deferred BEGIN,
+    /// or the statement is itself a BEGIN, [`is_plain_begin`]): the server
+    /// runs them in order, and if the reset or the BEGIN fails the session is
+    /// closed, rolling back whatever the statement did. Any other statement
+    /// waits for the reset's answer. (Requests reach the server in the order
+    /// they are first polled: a tokio-postgres call sends its request then,
+    /// and `join!` is biased to its order.)
+    pub async fn run<T, F, Fut>(&self, statement: &str, call: F) -> Result<T, RunError>
+    where
+        F: FnOnce(tokio_postgres::Statement) -> Fut,
+        Fut: Future<Output = Result<T, tokio_postgres::Error>>,
+    {
         let object = self.object();
-        if !object.needs_reset.load(Ordering::Relaxed) {
-            return Ok(call.await);
+        let begin = self.begin_deferred.swap(false, Ordering::Relaxed);
+        let reset = object.needs_reset.load(Ordering::Relaxed);
+        let statement_call = async {
+            let prepared = self.prepare(statement).await?;
+            call(prepared).await
+        };
+        // sent behind the reset and the deferred BEGIN without waiting for them
+        let pipelined = begin || (reset && is_plain_begin(statement));
+        if !pipelined {
+            if reset {
+                self.used.store(true, Ordering::Relaxed);
+                self.finish_reset(object.batch_execute(RESET_SQL).await)?;
+            }
+            return statement_call.await.map_err(RunError::Statement);
         }
-        let (reset, result) = tokio::join!(object.batch_execute(RESET_SQL), call);
+        self.used.store(true, Ordering::Relaxed);
+        if begin {
+            self.before("begin");
+        }
+        let (reset_result, begin_result, result) = tokio::join!(
+            biased;
+            async { if reset { object.batch_execute(RESET_SQL).await } else { Ok(()) } },
+            async { if begin { object.batch_execute("BEGIN").await } else { Ok(()) } },
+            statement_call,
+        );
+        self.finish_reset(reset_result)?;
+        if let Err(e) = begin_result {
+            self.discard();
+            return Err(RunError::Statement(e));
+        }
+        result.map_err(RunError::Statement)
+    }
+
+    /// The session reset (or discarded, when the reset failed).
+    fn finish_reset(&self, reset: Result<(), tokio_postgres::Error>) -> Result<(), RunError> {
         match reset {
             Ok(()) => {
-                object.needs_reset.store(false, Ordering::Relaxed);
-                Ok(result)
+                self.object().needs_reset.store(false, Ordering::Relaxed);
+                Ok(())
             }
             Err(e) => {
                 self.discard();
-                Err(e)
+                Err(RunError::Reset(e))
             }
         }
     }
@@ -343,7 +417,19 @@ impl Drop for Lease {
 
 #[cfg(test)]
 mod tests {
-    use super::{block_after, is_plain_begin};
+    use super::{block_after, is_deferrable_begin, is_plain_begin};
+
+    #[test]
+    fn only_begin_without_modes_waits_for_the_next_statement() {
+        for begin in ["begin", "BEGIN;", "  Begin work ", "begin transaction;", "START TRANSACTION", "begin\n"] {
+            assert!(is_deferrable_begin(begin), "{begin:?}");
+        }
+        for other in ["begin isolation level serializable", "start transaction read write", "begin read only",
+                      "start", "begin work work", "beginning", "commit", "-- c\nbegin", "/* c */ begin", "",
+                      "begin; select 1", "do $$ begin end $$"] {
+            assert!(!is_deferrable_begin(other), "{other:?}");
+        }
+    }
 
     #[test]
     fn only_begin_and_start_go_out_with_a_pending_reset() {
